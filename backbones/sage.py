@@ -1,0 +1,40 @@
+"""SAGE-Mean (Hamilton et al., NeurIPS 2017): ``x_i' = W_1 x_i + W_2 mean_{j∈N(i)} x_j`` on ``SAGEConv``."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["SAGE"]
+
+
+class SAGE:
+    """GraphSAGE backbone with mean aggregation (registered as ``sage``).
+
+    Args (``backbone_config``):
+        num_layers: convolution layers (default 2).
+        hidden_channels: hidden width (default 64).
+        dropout: dropout on each layer's input (default 0.5).
+    """
+
+    description: ClassVar[str] = "SAGE-Mean (Hamilton et al. 2017), root weight plus mean of neighbours"
+
+    class Config(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="forbid")
+        num_layers: int = Field(2, ge=1, le=64)
+        hidden_channels: int = Field(64, ge=1)
+        dropout: float = Field(0.5, ge=0, lt=1)
+
+    def __init__(self, config: "SAGE.Config | None" = None):
+        self.config = config or self.Config()
+
+    def build(self, in_channels: int, out_channels: int):
+        """A :class:`~gnnbench.backbones.base.GNNStack` of mean-aggregating ``SAGEConv`` layers."""
+        from torch_geometric.nn import SAGEConv
+
+        from .base import GNNStack, layer_channels
+
+        c = self.config
+        convs = [SAGEConv(i, o, aggr="mean") for i, o in layer_channels(in_channels, c.hidden_channels,
+                                                                         out_channels, c.num_layers)]
+        return GNNStack(convs, kind="sage", dropout=c.dropout)

@@ -1,0 +1,1 @@
+"""Dataset loaders, each a plugin registered under ``gnnbench.datasets``."""

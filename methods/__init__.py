@@ -1,0 +1,1 @@
+"""Scaling strategies, each a plugin registered under ``gnnbench.methods``."""

@@ -1,0 +1,1 @@
+"""VQ-GNN (Ding et al., NeurIPS 2021): vector-quantized message passing."""

@@ -1,0 +1,1 @@
+"""Comparison reports rendered from the results store."""

@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny graphs, the real data root (skipping without it), a scratch store."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def data_root() -> Path:
+    """The real datasets (GNNBENCH_DATA_ROOT, set by .ci/run to ../shared/data); skips without it."""
+    value = os.environ.get("GNNBENCH_DATA_ROOT")
+    if not value or not Path(value).is_dir():
+        pytest.skip("GNNBENCH_DATA_ROOT is not set to the real data root (see README: Tests)")
+    return Path(value)
+
+
+@pytest.fixture
+def cache_dir(tmp_path) -> Path:
+    path = tmp_path / "cache"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def db_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'results.db'}"
+
+
+@pytest.fixture
+def synthetic():
+    """Factory: ``synthetic(task="node", **options)`` → a loaded small synthetic GraphDataset."""
+    from gnnbench.datasets.synthetic import Synthetic
+
+    def make(**options):
+        options.setdefault("num_nodes", 300)
+        options.setdefault("avg_degree", 6)
+        options.setdefault("num_features", 16)
+        options.setdefault("num_classes", 3)
+        return Synthetic(Synthetic.Config(**options)).load(None, None)
+
+    return make
