@@ -29,12 +29,12 @@ class SAGE:
         self.config = config or self.Config()
 
     def build(self, in_channels: int, out_channels: int):
-        """A :class:`~gnnbench.backbones.base.GNNStack` of mean-aggregating ``SAGEConv`` layers."""
-        from torch_geometric.nn import SAGEConv
-
+        """A :class:`~gnnbench.backbones.base.GNNStack` of :class:`~gnnbench.backbones.sage_conv.MeanSAGEConv`
+        (PyG ``SAGEConv`` with mean aggregation, transforming before aggregating when narrower)."""
         from .base import GNNStack, layer_channels
+        from .sage_conv import MeanSAGEConv
 
         c = self.config
-        convs = [SAGEConv(i, o, aggr="mean") for i, o in layer_channels(in_channels, c.hidden_channels,
+        convs = [MeanSAGEConv(i, o) for i, o in layer_channels(in_channels, c.hidden_channels,
                                                                          out_channels, c.num_layers)]
         return GNNStack(convs, kind="sage", dropout=c.dropout)
