@@ -69,6 +69,11 @@ class MethodPlugin(Protocol):
         unsupported_reasons: optional ``{backbone name: why}`` shown when a backbone is refused.
         model: after :meth:`setup`, the module holding all learned state (weights, codebooks);
             the runner checkpoints its ``state_dict()`` at the best validation epoch.
+        cache_dir: set by the runner before :meth:`setup`: a folder (maybe not yet created) where
+            the method may cache preprocessing of this dataset and dataset configuration, such
+            as METIS partitions; keyed further by the method's own parameters.
+        report: optional ``report() -> dict`` called after training; its facts (not timings),
+            e.g. a model size in bytes, are stored in the trial's ``extra``.
     """
 
     description: ClassVar[str]

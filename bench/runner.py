@@ -118,6 +118,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def _method_cache(cache_root: Path, dataset: str, dataset_config: dict) -> Path:
+    """Where a method may cache preprocessing of this dataset (partitions, …), one folder per
+    dataset name and dataset configuration; set as ``method.cache_dir`` before ``setup``."""
+    import hashlib
+    import json
+
+    key = hashlib.sha256(json.dumps(dataset_config, sort_keys=True).encode()).hexdigest()[:12]
+    return cache_root / dataset / "methods" / key
+
+
 def _labels(dataset, split: str):
     return dataset.graph_for(split).y[dataset.split[split]] if dataset.info.task != Task.LINK else None
 
@@ -175,6 +185,7 @@ def _run(config: TrialConfig, data_root, cache_root, emit: Emit, rec: dict[str, 
         rec["load_time_s"] = clock.now() - t
         backbone = p.backbone_cls(p.backbone_config)
         method = p.method_cls(p.method_config, backbone, config.train, config.budget)
+        method.cache_dir = _method_cache(Path(cache_root), config.dataset, p.config.dataset_config)
         t = clock.now()
         method.setup(dataset, device)
         rec["preprocess_time_s"] = clock.now() - t
