@@ -63,11 +63,15 @@ def trusted_torch_load() -> Iterator[None]:
     ``True``; the files it reads here are the processed files gnnbench wrote into its cache and
     the split files of the user's own data root.
     """
+    import warnings
+
     key = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
     old = os.environ.get(key)
     os.environ[key] = "1"
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
+            yield
     finally:
         if old is None:
             os.environ.pop(key, None)
