@@ -1,0 +1,225 @@
+"""Trials from the results store as a pandas frame, aggregated over seeds.
+
+Trials whose configurations are identical but for the seed share a ``config_hash``
+(:func:`gnnbench.config.config_hash`); a *group* is one ``(dataset, method, backbone, config_hash)``
+and every figure of a report is the mean (and sample standard deviation, ``ddof=1``) over the
+completed trials of a group.  When one ``(dataset, method, backbone)`` holds several groups, each
+gets its own *variant* label ``method · <7 hex digits of its hash>`` so that configurations are
+shown side by side instead of being mixed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Iterable
+
+from gnnbench.errors import ConfigError, closest
+
+__all__ = ["Filters", "load_trials", "aggregate", "config_differences", "graph_size", "flatten",
+           "STATUS_ORDER", "SIZE_KEYS"]
+
+#: a group without a completed trial is shown by the first of these statuses it has
+STATUS_ORDER = ("oom", "failed", "interrupted", "running")
+#: dataset_config keys that set the size of a synthetic graph (ignored when matching scaling series)
+SIZE_KEYS = ("num_nodes", "num_edges", "avg_degree", "preset")
+
+
+class Filters:
+    """Which trials a report covers: lists of accepted names (empty: any) and a date range.
+
+    Args:
+        dataset, method, backbone: accepted names; ``"a,b"`` is split on commas.
+        since: ISO-8601 date or time; trials started at or after it (default: any).
+        until: ISO-8601 date or time; trials started before it (default: any).
+
+    Raises:
+        ConfigError: ``since`` or ``until`` is not an ISO-8601 date, or ``since`` is not before ``until``.
+    """
+
+    def __init__(self, dataset: Iterable[str] = (), method: Iterable[str] = (), backbone: Iterable[str] = (),
+                 since: str | None = None, until: str | None = None):
+        self.dataset, self.method, self.backbone = _split(dataset), _split(method), _split(backbone)
+        self.since, self.until = _iso(since, "--since"), _iso(until, "--until")
+        if self.since and self.until and self.since >= self.until:
+            raise ConfigError(f"--since {since} is not before --until {until}; swap them or widen the range")
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(name, value) pairs of the filters that are set, for the report's header."""
+        pairs = [("dataset", ", ".join(self.dataset)), ("method", ", ".join(self.method)),
+                 ("backbone", ", ".join(self.backbone)), ("since", self.since or ""), ("until", self.until or "")]
+        return [(k, v) for k, v in pairs if v]
+
+
+def _split(values: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for v in values or ():
+        out.extend(p.strip() for p in str(v).split(",") if p.strip())
+    return out
+
+
+def _iso(value: str | None, flag: str) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} '{value}' is not an ISO-8601 date; use e.g. 2026-11-21 or "
+                          f"2026-11-21T01:30") from exc
+    return value
+
+
+def load_trials(store, filters: Filters):
+    """The trials matching ``filters`` as a DataFrame (one row per trial, with its ``curve``).
+
+    Columns: :data:`gnnbench.store.RESULT_KEYS` and ``curve`` (list of per-epoch dicts).
+
+    Raises:
+        ConfigError: nothing matches; the message lists what the store holds and the closest name.
+    """
+    import pandas as pd
+
+    from gnnbench.store import RESULT_KEYS
+
+    rows = store.trials(dataset=filters.dataset, method=filters.method, backbone=filters.backbone,
+                        since=filters.since, until=filters.until, with_curves=True)
+    if not rows:
+        everything = store.trials()
+        if not everything:
+            raise ConfigError(f"the results database '{store.url}' holds no trials; run `gnnbench run` first "
+                              f"or pass the right --db")
+        hints = []
+        for key, wanted in (("dataset", filters.dataset), ("method", filters.method), ("backbone", filters.backbone)):
+            stored = sorted({r[key] for r in everything})
+            for name in wanted:
+                if name not in stored:
+                    hint = closest(name, stored)
+                    hints.append(f"no {key} '{name}'{'; did you mean ' + repr(hint) + '?' if hint else ''} "
+                                 f"stored {key}s: {', '.join(stored)}")
+        detail = "; ".join(hints) or (f"the {len(everything)} stored trial(s) fall outside the date range or "
+                                      f"the combination of filters")
+        raise ConfigError(f"no trials match the filters: {detail}")
+    return pd.DataFrame(rows, columns=[*RESULT_KEYS, "curve"])
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts → ``{"a.b.c": value}`` (lists and scalars are leaves)."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def graph_size(config: dict[str, Any] | None) -> int | None:
+    """Number of nodes of a synthetic trial's graph: ``dataset_config.num_nodes`` or its preset's."""
+    dc = (config or {}).get("dataset_config") or {}
+    preset = dc.get("preset")
+    if preset:
+        from gnnbench.datasets.synthetic import PRESETS
+
+        return PRESETS.get(preset, {}).get("num_nodes")
+    n = dc.get("num_nodes")
+    if n is None:
+        from gnnbench.datasets.synthetic import Synthetic
+
+        n = Synthetic.Config().num_nodes  # the default of a config that left it out
+    return int(n)
+
+
+def _series_key(config: dict[str, Any] | None) -> str:
+    """A hash of a configuration without seed and graph size: the points of one scaling line."""
+    data = json.loads(json.dumps(config or {}))
+    data.pop("seed", None)
+    for key in SIZE_KEYS:
+        (data.get("dataset_config") or {}).pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _mean(series) -> float | None:
+    s = series.dropna()
+    return float(s.mean()) if len(s) else None
+
+
+def _std(series) -> float | None:
+    s = series.dropna()
+    return float(s.std(ddof=1)) if len(s) > 1 else None
+
+
+def aggregate(trials) -> Any:
+    """One row per group ``(dataset, method, backbone, config_hash)``, aggregated over seeds.
+
+    Args:
+        trials: the frame of :func:`load_trials`.
+
+    Returns:
+        a DataFrame sorted by dataset, method, backbone, variant, with columns: ``dataset, method,
+        backbone, config_hash, variant, metric, status`` (``completed`` when a trial completed, else
+        the first of :data:`STATUS_ORDER` present), ``n_trials, n_completed, n_oom, n_failed,
+        seeds`` (completed seeds), ``test_mean, test_std, val_mean, val_std`` (metric in [0, 1]),
+        ``epochs_mean``, per-epoch ``epoch_time_s, epoch_sample_s, epoch_compute_s`` (seconds, mean
+        over epochs then seeds), ``train_time_s, inference_time_s, preprocess_time_s, load_time_s``
+        (seconds), ``peak_cpu_rss_bytes, peak_gpu_allocated_bytes, peak_gpu_nvml_bytes`` (bytes;
+        GPU figures ``None`` on CPU), ``num_nodes`` (synthetic graphs), ``series`` (scaling-line
+        key), ``config``, ``last_started_at`` and ``curves`` (list of per-seed curves).
+    """
+    import pandas as pd
+
+    df = trials.copy()
+    epochs = df["epochs"].where(df["epochs"] > 0)
+    df["epoch_sample_s"] = df["sample_time_s"] / epochs
+    df["epoch_compute_s"] = df["compute_time_s"] / epochs
+    out = []
+    for (dataset, method, backbone, chash), g in df.groupby(["dataset", "method", "backbone", "config_hash"],
+                                                              sort=False, dropna=False):
+        done = g[g["status"] == "completed"]
+        statuses = set(g["status"])
+        status = "completed" if len(done) else next((s for s in STATUS_ORDER if s in statuses), sorted(statuses)[0])
+        config = g["config"].iloc[-1]
+        row = {"dataset": dataset, "method": method, "backbone": backbone, "config_hash": chash,
+               "metric": next((m for m in g["metric"] if m), None), "status": status,
+               "n_trials": len(g), "n_completed": len(done), "n_oom": int((g["status"] == "oom").sum()),
+               "n_failed": int((g["status"] == "failed").sum()),
+               "seeds": sorted(int(s) for s in done["seed"]),
+               "test_mean": _mean(done["test_metric"]), "test_std": _std(done["test_metric"]),
+               "val_mean": _mean(done["val_metric"]), "val_std": _std(done["val_metric"]),
+               "epochs_mean": _mean(done["epochs"])}
+        for col in ("epoch_time_s", "epoch_sample_s", "epoch_compute_s", "train_time_s", "inference_time_s",
+                    "preprocess_time_s", "load_time_s", "peak_cpu_rss_bytes", "peak_gpu_allocated_bytes",
+                    "peak_gpu_nvml_bytes"):
+            row[col] = _mean(pd.to_numeric(done[col], errors="coerce"))
+        row["num_nodes"] = graph_size(config) if dataset == "synthetic" else None
+        row["series"] = _series_key(config)
+        row["config"] = config
+        row["last_started_at"] = max((s for s in g["started_at"] if s), default="")
+        row["curves"] = [c for c in done["curve"] if c]
+        out.append(row)
+    agg = pd.DataFrame(out)
+    agg["variant"] = _variants(agg)
+    return agg.sort_values(["dataset", "method", "variant", "backbone"], kind="stable").reset_index(drop=True)
+
+
+def _variants(agg) -> list[str]:
+    """Row labels: the method's name, plus a short hash when it has several configs for one backbone."""
+    counts = agg.groupby(["dataset", "method", "backbone"])["config_hash"].transform("nunique")
+    several = set(agg.loc[counts > 1, ["dataset", "method"]].itertuples(index=False, name=None))
+    return [f"{m} · {h[:7]}" if (d, m) in several else m
+            for d, m, h in zip(agg["dataset"], agg["method"], agg["config_hash"])]
+
+
+def config_differences(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """For configs keyed by label, the ``key=value`` settings in which each differs from the others.
+
+    Args:
+        configs: label → full configuration dict (as stored).
+
+    Returns:
+        label → ``"train.epochs=50, method_config.fanouts=[10, 5]"`` (seed excluded; ``"(same)"``
+        when nothing differs, which only happens for configs hashed by another gnnbench version).
+    """
+    flat = {label: flatten({k: v for k, v in (c or {}).items() if k != "seed"}) for label, c in configs.items()}
+    keys = sorted(set().union(*flat.values())) if flat else []
+    varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat.values()}) > 1]
+    return {label: ", ".join(f"{k}={json.dumps(f.get(k))}" for k in varying) or "(same)"
+            for label, f in flat.items()}

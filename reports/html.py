@@ -1,0 +1,83 @@
+"""One self-contained HTML file: inline CSS, figures embedded as base64 PNG, no script, every string escaped.
+
+A Content-Security-Policy in the page forbids scripts and every external resource, so even a
+string that escaped escaping could not run or fetch anything.
+"""
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from .tables import Table
+
+__all__ = ["render_table", "render_report", "CSP"]
+
+#: no scripts, no fetches: images only from data: URLs, styles only inline
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
+       color: #1b1f23; background: #ffffff; padding: 0 1rem; }
+h1 { border-bottom: 2px solid #2c6fbb; padding-bottom: .3rem; }
+h2 { margin-top: 2.5rem; border-bottom: 1px solid #d0d7de; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: .9rem; }
+caption { text-align: left; font-weight: 600; padding: .3rem 0; }
+th, td { border: 1px solid #d0d7de; padding: .35rem .6rem; }
+th { background: #eef3fa; }
+td.value, td.empty { text-align: right; font-variant-numeric: tabular-nums; }
+td.label { text-align: left; font-weight: 500; }
+td.best { font-weight: 700; background: #dff3e3; }
+td.oom { background: #fde2e1; color: #8a1c1c; text-align: center; }
+td.failed, td.interrupted, td.running { background: #fff4d6; color: #7a5300; text-align: center; }
+td.empty { color: #8b949e; }
+p.note { font-size: .85rem; color: #57606a; margin: .2rem 0; }
+figure { margin: 1rem 0; }
+figure img { max-width: 100%; border: 1px solid #d0d7de; }
+figcaption { font-size: .85rem; color: #57606a; }
+dl.meta { display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }
+dl.meta dt { font-weight: 600; }
+"""
+
+
+def render_table(table: Table) -> str:
+    """``table`` as an HTML ``<table>`` (cells classed by kind, the best marked) plus its notes."""
+    out = ['<table>', f"<caption>{escape(table.title)}</caption>", "<thead><tr>"]
+    out.extend(f'<th scope="col">{escape(h)}</th>' for h in table.header)
+    out.append("</tr></thead><tbody>")
+    for row in table.rows:
+        out.append("<tr>")
+        for c in row:
+            cls = c.kind + (" best" if c.best else "")
+            text = f"<strong>{escape(c.text)}</strong>" if c.best else escape(c.text)
+            out.append(f'<td class="{escape(cls)}">{text}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    out.extend(f'<p class="note">{escape(n)}</p>' for n in table.notes)
+    return "\n".join(out)
+
+
+def render_report(report) -> str:
+    """The whole report (a :class:`gnnbench.reports.report.Report`) as one HTML document."""
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP)}">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           "<title>gnnbench report</title>", f"<style>{_CSS}</style>", "</head><body>",
+           "<h1>gnnbench report</h1>", '<dl class="meta">',
+           f"<dt>trials</dt><dd>{report.num_trials}</dd>",
+           f"<dt>source</dt><dd>{escape(report.source)}</dd>",
+           f"<dt>generated</dt><dd>{escape(report.generated_at)}</dd>"]
+    out.extend(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in report.filters)
+    out.append("</dl>")
+    for section in report.sections:
+        out.append(f"<section><h2>{escape(section.title)}</h2>")
+        out.extend(render_table(t) for t in section.tables)
+        for fig in section.figures:
+            if fig.png is None:
+                continue
+            data = base64.b64encode(fig.png).decode("ascii")
+            out.append(f'<figure><img alt="{escape(fig.caption)}" src="data:image/png;base64,{data}">'
+                       f"<figcaption>{escape(fig.caption)}</figcaption></figure>")
+        out.extend(f'<p class="note">{escape(n)}</p>' for n in section.notes)
+        out.append("</section>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
