@@ -292,3 +292,4 @@ def main(argv: list[str] | None = None) -> None:
 # ------------------------------------------------------ commands that live in their own modules
 # (one line each: ``from <module> import <command>; app.command("<name>")(<command>)``;
 #  those modules import heavy libraries inside the command function, not at module level)
+from gnnbench.reports.cli import report; app.command("report")(report)
