@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import ValidationError
 
@@ -22,7 +22,10 @@ from .config import TrialConfig, config_hash, format_validation_error
 from .errors import ConfigError, UnsupportedError
 from .types import DatasetInfo, Task
 
-__all__ = ["TrialPlan", "plan", "execute_trial", "pick_device", "is_oom"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .measure import Clock
+
+__all__ = ["TrialPlan", "plan", "preflight", "execute_trial", "pick_device", "is_oom"]
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -92,6 +95,19 @@ def plan(config: TrialConfig) -> TrialPlan:
                      dataset_config, info)
 
 
+def preflight(p: TrialPlan, data_root: Path | None) -> None:
+    """Check, before any trial starts, that the dataset's files are where its loader looks.
+
+    Calls the dataset plugin's optional ``check(root)``; generated datasets have none.
+
+    Raises:
+        DatasetMissingError: files are missing (the message says which, and where to place them).
+    """
+    check = getattr(p.dataset_cls(p.dataset_config), "check", None)
+    if callable(check):
+        check(Path(data_root) if data_root else None)
+
+
 def pick_device(name: str):
     """``torch.device`` for ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
 
@@ -108,10 +124,14 @@ def pick_device(name: str):
 
 
 def is_oom(exc: BaseException) -> bool:
-    """Whether ``exc`` is an out-of-memory error (CUDA's, or the host's MemoryError)."""
+    """Whether ``exc`` is an out-of-memory error (CUDA's, the host's MemoryError, or torch's CPU
+    allocator failing, e.g. under the ``RLIMIT_AS`` of ``--memory-limit``: "DefaultCPUAllocator:
+    can't allocate memory")."""
     import torch
 
-    return isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)) or "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return (isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)) or "out of memory" in text
+            or "can't allocate memory" in text)
 
 
 def _now() -> str:
@@ -200,7 +220,7 @@ def _run(config: TrialConfig, data_root, cache_root, emit: Emit, rec: dict[str, 
             rec["peak_gpu_nvml_bytes"] = nvml.stop()
 
 
-def _train(config, p: TrialPlan, dataset, method, clock: Clock, emit: Emit, rec: dict, evaluate) -> None:
+def _train(config, p: TrialPlan, dataset, method, clock: "Clock", emit: Emit, rec: dict, evaluate) -> None:
     tc = config.train
     curve: list[dict[str, Any]] = []
     nodes, messages = [], []

@@ -14,10 +14,10 @@ import socket
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import (JSON, BigInteger, Float, ForeignKey, Integer, String, Text, create_engine, event,
-                        select)
+                        select, update)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -219,6 +219,54 @@ class Store:
                                                           "sample_time_s", "compute_time_s", "loss",
                                                           "val_metric")})
                            for p in record.get("curve") or []]
+
+    def claim_trial(self, config, config_hash: str, is_live: Callable[[str | None, int | None, str | None], bool],
+                    sweep_id: str | None = None) -> str | None:
+        """Insert a ``running`` row unless ``(config_hash, config.seed)`` is taken; its ``run_id`` or ``None``.
+
+        Taken means: a ``completed`` row exists, or a ``running`` row whose runner
+        ``is_live(runner_host, runner_pid, started_at)``.  The check and the insert are one
+        transaction (``BEGIN IMMEDIATE`` on SQLite), so two sweeps sharing a database never both
+        complete the same pair.
+        """
+        run_id = uuid.uuid4().hex
+        with Session(self.engine) as s, s.begin():
+            rows = s.execute(select(Trial.status, Trial.runner_host, Trial.runner_pid, Trial.started_at).where(
+                Trial.config_hash == config_hash, Trial.seed == config.seed,
+                Trial.status.in_(["completed", "running"]))).all()
+            for status, host, pid, started in rows:
+                if status == "completed" or is_live(host, pid, started):
+                    return None
+            s.add(Trial(run_id=run_id, sweep_id=sweep_id, method=config.method, backbone=config.backbone,
+                        dataset=config.dataset, seed=config.seed, status="running",
+                        config=config.model_dump(mode="json"), config_hash=config_hash,
+                        started_at=datetime.now(timezone.utc).isoformat(),
+                        runner_host=socket.gethostname(), runner_pid=os.getpid()))
+        return run_id
+
+    def interrupt_dead(self, is_live: Callable[[str | None, int | None, str | None], bool]) -> list[str]:
+        """Mark ``running`` rows whose runner is not ``is_live(host, pid, started_at)`` as ``interrupted``.
+
+        Returns the ``run_id`` of each row changed (a sweep calls this when it resumes).
+        """
+        with Session(self.engine) as s, s.begin():
+            rows = s.execute(select(Trial.run_id, Trial.runner_host, Trial.runner_pid, Trial.started_at)
+                             .where(Trial.status == "running")).all()
+            dead = [r.run_id for r in rows if not is_live(r.runner_host, r.runner_pid, r.started_at)]
+            now = datetime.now(timezone.utc).isoformat()
+            for r in rows:
+                if r.run_id in dead:
+                    s.execute(update(Trial).where(Trial.run_id == r.run_id, Trial.status == "running").values(
+                        status="interrupted", finished_at=now,
+                        error=f"the process that ran this trial (pid {r.runner_pid} on {r.runner_host}) "
+                              f"ended while the trial was running; found on resume"))
+        return dead
+
+    def completed_pairs(self) -> set[tuple[str, int]]:
+        """The ``(config_hash, seed)`` pairs that have a ``completed`` row."""
+        with Session(self.engine) as s:
+            return {(h, seed) for h, seed in s.execute(
+                select(Trial.config_hash, Trial.seed).where(Trial.status == "completed"))}
 
     # -- reading -----------------------------------------------------------------------------
     def trials(self, *, method: Iterable[str] = (), backbone: Iterable[str] = (), dataset: Iterable[str] = (),

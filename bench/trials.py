@@ -14,12 +14,15 @@ __all__ = ["run_and_store"]
 def run_and_store(plan: TrialPlan, store: Store, data_root: Path | None, cache_root: Path,
                   on_event: Callable[[dict[str, Any]], None] = lambda e: None, *,
                   memory_limit_bytes: int | None = None, timeout_s: float | None = None,
-                  sweep_id: str | None = None) -> tuple[str, dict[str, Any]]:
+                  sweep_id: str | None = None, run_id: str | None = None) -> tuple[str, dict[str, Any]]:
     """Insert a ``running`` row, run the trial in a child process, write its record; ``(run_id, record)``.
 
-    An interrupt (Ctrl-C) kills the child, records the trial as ``interrupted`` and re-raises.
+    ``run_id``: a ``running`` row already inserted (e.g. by :meth:`Store.claim_trial`) to fill
+    instead of inserting one.  An interrupt (Ctrl-C) kills the child, records the trial as
+    ``interrupted`` and re-raises.
     """
-    run_id = store.start_trial(plan.config, plan.config_hash, sweep_id=sweep_id)
+    if run_id is None:
+        run_id = store.start_trial(plan.config, plan.config_hash, sweep_id=sweep_id)
     curve: list[dict[str, Any]] = []
 
     def relay(event: dict[str, Any]) -> None:
