@@ -23,7 +23,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark strategies for scaling graph neural networks.")
 console = Console(stderr=True)
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 
 #: options that take several values after one flag (``--seeds 0 1 2``)
 _MULTI = ("--seeds", "--set")
@@ -97,6 +97,9 @@ def run(
     plans = [_plan(raw, s) for s in _check_seeds(seed_list)]
     root = data_root_option(data_root)
     cache = cache_root_option(cache_dir)
+    from .runner import preflight
+
+    preflight(plans[0], root)
     store = Store(resolve_url(db))
     failures = 0
     for p in plans:
@@ -180,6 +183,10 @@ def list_(kind: Optional[str] = typer.Argument(None, help="methods, backbones or
         raise ConfigError(f"unknown plugin kind '{kind}'{'; did you mean ' + repr(hint) + '?' if hint else ''} "
                           f"choices: {', '.join(kinds)}")
     for k in [kind] if kind else kinds:
+        if not sys.stdout.isatty():  # one plugin per line, tab-separated, for scripts and pipes
+            for name, desc, dist, error in describe(k):
+                print(f"{k}\t{name}\t{'BROKEN: ' + error if error else desc}\t{dist}")
+            continue
         table = Table(title=k, title_justify="left", show_lines=False)
         table.add_column("name", style="bold")
         table.add_column("description")
@@ -272,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = _expand_multi(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=args, prog_name="gnnbench", standalone_mode=False)
+        code = app(args=args, prog_name="gnnbench", standalone_mode=False)
     except GnnbenchError as exc:
         from rich.text import Text
 
@@ -286,10 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         console.print("interrupted")
         sys.exit(130)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # ------------------------------------------------------ commands that live in their own modules
 # (one line each: ``from <module> import <command>; app.command("<name>")(<command>)``;
 #  those modules import heavy libraries inside the command function, not at module level)
 from gnnbench.reports.cli import report; app.command("report")(report)
+from .sweep_cli import sweep; app.command("sweep")(sweep)  # noqa: E402

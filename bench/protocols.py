@@ -125,6 +125,9 @@ class DatasetPlugin(Protocol):
     def info(self) -> DatasetInfo:
         """The dataset's metadata, without loading or reading any file."""
 
+    # Optional: ``check(root) -> Path`` raises DatasetMissingError before any trial starts when
+    # the raw files are not there (on-disk datasets define it; generated ones need not).
+
     def load(self, root: "Any", cache_dir: "Any") -> GraphDataset:
         """Load the dataset.
 

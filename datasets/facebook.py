@@ -1,6 +1,7 @@
 """MUSAE Facebook page-page (Rozemberczki et al. 2021) from its original raw files."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -51,6 +52,17 @@ class Facebook:
         return DatasetInfo(name="facebook", task=Task.NODE_TRANSDUCTIVE, metric="acc", num_classes=4,
                            num_nodes=22470)
 
+    def check(self, root) -> "Path":
+        """The folder of the raw files under ``root``, after checking they are all there.
+
+        Raises:
+            DatasetMissingError: the message lists the missing files and where to place them.
+        """
+        from ._files import require_files
+
+        return require_files(root, "facebook", "MUSAE-Facebook/raw", _FILES,
+                             "benedekrozemberczki/MUSAE input/, or SNAP musae-facebook")
+
     def load(self, root, cache_dir) -> GraphDataset:
         """Read ``ROOT/MUSAE-Facebook/raw/{facebook_edges.csv, facebook_target.csv, facebook.json}``.
 
@@ -64,11 +76,9 @@ class Facebook:
         from torch_geometric.data import Data
         from torch_geometric.utils import to_undirected
 
-        from ._files import require_files
         from ._split import stratified_split
 
-        raw = require_files(root, "facebook", "MUSAE-Facebook/raw", _FILES,
-                            "benedekrozemberczki/MUSAE input/, or SNAP musae-facebook")
+        raw = self.check(root)
         cache = cache_dir / "facebook_v1.pt"
         stamp = [(raw / f).stat().st_size for f in _FILES]
         parsed = torch.load(cache, weights_only=True) if cache.is_file() else None

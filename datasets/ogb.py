@@ -1,6 +1,7 @@
 """ogbn-arxiv and ogbl-collab through OGB's own PyG loaders, read from a local copy (no download)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +37,16 @@ class OGBNArxiv:
     def __init__(self, config=None):
         self.config = config or self.Config()
 
+    def check(self, root) -> "Path":
+        """The dataset folder under ``root``, after checking every file is there.
+
+        Raises:
+            DatasetMissingError: the message lists the missing files and where to place them.
+        """
+        from ._files import require_files
+
+        return require_files(root, "ogbn-arxiv", "ogbn_arxiv", self._files, _SOURCE)
+
     def info(self) -> DatasetInfo:
         return DatasetInfo(name="ogbn-arxiv", task=Task.NODE_TRANSDUCTIVE, metric="acc", num_classes=40,
                            ogb_name="ogbn-arxiv", num_nodes=169343)
@@ -49,9 +60,9 @@ class OGBNArxiv:
         from ogb.nodeproppred import PygNodePropPredDataset
         from torch_geometric.utils import to_undirected
 
-        from ._files import mirror, require_files, trusted_torch_load
+        from ._files import mirror, trusted_torch_load
 
-        src = require_files(root, "ogbn-arxiv", "ogbn_arxiv", self._files, _SOURCE)
+        src = self.check(root)
         mirror(src, cache_dir / "ogbn_arxiv")
         with trusted_torch_load():
             ds = PygNodePropPredDataset("ogbn-arxiv", root=str(cache_dir))
@@ -80,6 +91,16 @@ class OGBLCollab:
     def __init__(self, config=None):
         self.config = config or self.Config()
 
+    def check(self, root) -> "Path":
+        """The dataset folder under ``root``, after checking every file is there.
+
+        Raises:
+            DatasetMissingError: the message lists the missing files and where to place them.
+        """
+        from ._files import require_files
+
+        return require_files(root, "ogbl-collab", "ogbl_collab", self._files, _SOURCE)
+
     def info(self) -> DatasetInfo:
         return DatasetInfo(name="ogbl-collab", task=Task.LINK, metric="hits@50", ogb_name="ogbl-collab",
                            num_nodes=235868)
@@ -94,9 +115,9 @@ class OGBLCollab:
         from ogb.linkproppred import PygLinkPropPredDataset
         from torch_geometric.data import Data
 
-        from ._files import mirror, require_files, trusted_torch_load
+        from ._files import mirror, trusted_torch_load
 
-        src = require_files(root, "ogbl-collab", "ogbl_collab", self._files, _SOURCE)
+        src = self.check(root)
         mirror(src, cache_dir / "ogbl_collab")
         with trusted_torch_load():
             ds = PygLinkPropPredDataset("ogbl-collab", root=str(cache_dir))

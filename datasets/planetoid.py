@@ -1,6 +1,7 @@
 """Cora and CiteSeer with the Planetoid public split (Yang et al. 2016), through PyG's ``Planetoid``."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -35,6 +36,18 @@ class _Planetoid:
         return DatasetInfo(name=self.pyg_name.lower(), task=Task.NODE_TRANSDUCTIVE, metric="acc",
                            num_classes=self.num_classes, num_nodes=self.num_nodes)
 
+    def check(self, root) -> "Path":
+        """The folder of the raw files under ``root``, after checking they are all there.
+
+        Raises:
+            DatasetMissingError: the message lists the missing files and where to place them.
+        """
+        from ._files import require_files
+
+        return require_files(root, self.pyg_name.lower(), f"{self.pyg_name}/raw",
+                             [f"ind.{self.pyg_name.lower()}.{p}" for p in _PARTS],
+                             "the Planetoid repository, kimiyoung/planetoid data/")
+
     def load(self, root, cache_dir) -> GraphDataset:
         """Read ``ROOT/<Name>/raw/ind.<name>.*`` with PyG's ``Planetoid`` (processed files in the cache).
 
@@ -44,11 +57,9 @@ class _Planetoid:
         from torch_geometric.datasets import Planetoid
         from torch_geometric.transforms import NormalizeFeatures
 
-        from ._files import mirror, require_files
+        from ._files import mirror
 
-        lower = self.pyg_name.lower()
-        raw = require_files(root, lower, f"{self.pyg_name}/raw", [f"ind.{lower}.{p}" for p in _PARTS],
-                            "the Planetoid repository, kimiyoung/planetoid data/")
+        raw = self.check(root)
         mirror(raw, cache_dir / self.pyg_name / "raw")
         data = Planetoid(str(cache_dir), self.pyg_name, split="public", transform=NormalizeFeatures())[0]
         split = {"train": data.train_mask.nonzero().view(-1), "valid": data.val_mask.nonzero().view(-1),

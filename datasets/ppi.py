@@ -1,6 +1,7 @@
 """PPI (Zitnik & Leskovec 2017; Hamilton et al. 2017): inductive multi-label node classification."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +37,16 @@ class PPI:
         return DatasetInfo(name="ppi", task=Task.NODE_INDUCTIVE, metric="micro_f1", num_classes=121,
                            multilabel=True)
 
+    def check(self, root) -> "Path":
+        """The folder of the raw files under ``root``, after checking they are all there.
+
+        Raises:
+            DatasetMissingError: the message lists the missing files and where to place them.
+        """
+        from ._files import require_files
+
+        return require_files(root, "ppi", "PPI/raw", _FILES, "PyG's PPI download, ppi.zip")
+
     def load(self, root, cache_dir) -> GraphDataset:
         """Load with PyG's ``PPI`` from a mirror of the raw files in the cache.
 
@@ -46,9 +57,9 @@ class PPI:
         from torch_geometric.data import Batch, Data
         from torch_geometric.datasets import PPI as PygPPI
 
-        from ._files import mirror, require_files
+        from ._files import mirror
 
-        raw = require_files(root, "ppi", "PPI/raw", _FILES, "PyG's PPI download, ppi.zip")
+        raw = self.check(root)
         mirror(raw, cache_dir / "raw")
         parts = {}
         for split, pyg_split in (("train", "train"), ("valid", "val"), ("test", "test")):

@@ -1,6 +1,7 @@
 """Reddit (Hamilton et al. 2017) through PyG's ``Reddit`` loader, from local raw files."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -32,6 +33,17 @@ class Reddit:
         return DatasetInfo(name="reddit", task=Task.NODE_TRANSDUCTIVE, metric="acc", num_classes=41,
                            num_nodes=232965)
 
+    def check(self, root) -> "Path":
+        """The folder of the raw files under ``root``, after checking they are all there.
+
+        Raises:
+            DatasetMissingError: the message lists the missing files and where to place them.
+        """
+        from ._files import require_files
+
+        return require_files(root, "reddit", "Reddit/raw", ["reddit_data.npz", "reddit_graph.npz"],
+                             "PyG's Reddit download, reddit.zip")
+
     def load(self, root, cache_dir) -> GraphDataset:
         """Load with PyG's ``Reddit`` from a mirror of the raw files in the cache.
 
@@ -40,10 +52,9 @@ class Reddit:
         """
         from torch_geometric.datasets import Reddit as PygReddit
 
-        from ._files import mirror, require_files
+        from ._files import mirror
 
-        raw = require_files(root, "reddit", "Reddit/raw", ["reddit_data.npz", "reddit_graph.npz"],
-                            "PyG's Reddit download, reddit.zip")
+        raw = self.check(root)
         mirror(raw, cache_dir / "raw")
         data = PygReddit(str(cache_dir))[0]
         split = {"train": data.train_mask.nonzero().view(-1), "valid": data.val_mask.nonzero().view(-1),

@@ -1,0 +1,142 @@
+"""The command line: run → store → results, and one clear message with exit code 2 on bad input."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gnnbench.cli import _expand_multi, main
+from gnnbench.store import RESULT_KEYS
+
+REQUIRED_KEYS = ["run_id", "method", "backbone", "dataset", "seed", "status", "metric", "val_metric", "test_metric",
+                 "epochs", "train_time_s", "epoch_time_s", "sample_time_s", "inference_time_s", "preprocess_time_s",
+                 "peak_cpu_rss_bytes", "peak_gpu_allocated_bytes", "peak_gpu_nvml_bytes", "num_parameters", "config",
+                 "started_at", "finished_at", "error"]
+
+SMALL = ["--set", "dataset.num_nodes=200", "--set", "dataset.num_features=8"]
+
+
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_expand_multi():
+    assert _expand_multi(["run", "--seeds", "0", "1", "2", "--epochs", "3"]) == \
+        ["run", "--seeds", "0", "--seeds", "1", "--seeds", "2", "--epochs", "3"]
+    assert _expand_multi(["--set", "a=1", "b=2"]) == ["--set", "a=1", "--set", "b=2"]
+
+
+def test_run_then_results_json_and_csv(capsys, tmp_path):
+    db = str(tmp_path / "r.db")
+    code, _, err = _cli(capsys, "run", "-m", "full_graph", "-b", "sage", "--seeds", "0", "1", "--epochs", "4",
+                        "--db", db, *SMALL)
+    assert code == 0, err
+    assert err.count("✓ completed") == 2
+    code, out, _ = _cli(capsys, "results", "--format", "json", "--db", db)
+    rows = json.loads(out)
+    assert len(rows) == 2 and all(set(REQUIRED_KEYS) <= set(r) for r in rows)
+    assert [r["seed"] for r in rows] == [0, 1]
+    r = rows[0]
+    assert r["status"] == "completed" and r["metric"] == "acc" and r["epochs"] == 4
+    assert r["peak_cpu_rss_bytes"] > 50 * 2**20  # a Python process with torch loaded
+    assert r["peak_gpu_allocated_bytes"] is None and r["peak_gpu_nvml_bytes"] is None  # no CUDA here
+    assert r["config"]["dataset_config"]["num_nodes"] == 200
+    assert r["config"]["backbone_config"]["hidden_channels"] == 64  # defaults are filled in
+    assert rows[0]["config_hash"] == rows[1]["config_hash"]  # the seed is not part of the hash
+    assert r["environment"]["torch"] and r["environment"]["host"]
+    assert r["train_time_s"] >= r["sample_time_s"] >= 0
+    assert abs(r["epoch_time_s"] * 4 - r["train_time_s"]) < 1e-6
+    code, out, _ = _cli(capsys, "results", "--format", "json", "--curves", "--db", db)
+    curve = json.loads(out)[0]["curve"]
+    assert [p["epoch"] for p in curve] == [1, 2, 3, 4]
+    assert all(b["train_time_s"] > a["train_time_s"] for a, b in zip(curve, curve[1:]))
+    code, out, _ = _cli(capsys, "results", "--format", "csv", "--db", db)
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert len(table) == 2 and list(table[0]) == RESULT_KEYS
+    code, out, _ = _cli(capsys, "results", "--db", db, "--method", "nope")
+    assert "0 trial(s)" in out
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "-m", "vq-gnnn", "-b", "gcn"], "unknown method 'vq-gnnn'"),
+    (["run", "-m", "full-graph", "-b", "gcn"], "did you mean 'full_graph'"),
+    (["run", "-m", "full_graph", "-b", "gcm"], "did you mean 'gcn'? available: gat, gcn, sage"),
+    (["run", "-m", "full_graph", "-b", "gcn", "-d", "coraa"], "did you mean 'cora'"),
+    (["run", "-m", "full_graph", "-b", "gcn", "--set", "train.lr=-1"], "train.lr = -1"),
+    (["run", "-m", "full_graph", "-b", "gcn", "--set", "train.lrr=1"], "unknown key 'train.lrr'"),
+    (["run", "-m", "full_graph", "-b", "gcn", "--set", "backbone.hidden=4"], "unknown key 'hidden'"),
+    (["run", "-m", "full_graph", "-b", "gcn", "--set", "nonsense"], "not of the form key=value"),
+    (["run", "-m", "full_graph", "-b", "gcn", "--epochs", "0"], "train.epochs = 0"),
+    (["run", "-m", "full_graph", "-b", "gcn", "--device", "tpu"], "device = 'tpu'"),
+    (["run", "-m", "full_graph", "-b", "gcn", "--set", "budget.nodes_per_batch=5",
+      "--set", "budget.messages_per_batch=5"], "not both"),
+    (["run", "-b", "gcn"], "no method given"),
+    (["run", "-m", "full_graph", "-b", "gcn", "--config", "missing.toml"], "does not exist"),
+    (["run", "-m", "full_graph", "-b", "gcn", "--data-root", "/nonexistent/x"], "is not a folder"),
+    (["results", "--format", "xml"], "unknown format 'xml'; choices: table, json, csv"),
+    (["list", "method"], "did you mean 'methods'"),
+])
+def test_bad_input_one_message_exit_2_nothing_written(capsys, tmp_path, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _cli(capsys, *args, *(["--db", str(tmp_path / "r.db")] if args[0] == "run" else []))
+    assert code == 2
+    text = " ".join(err.split())
+    assert needle in text
+    assert text.startswith("error:") and text.count("error:") == 1
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no database, no partial file
+
+
+def test_malformed_toml_gives_the_line(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('method = "full_graph"\nbackbone = \n')
+    code, _, err = _cli(capsys, "run", "--config", str(bad), "--db", str(tmp_path / "r.db"))
+    assert code == 2 and "not valid TOML" in err and "line 2" in err
+
+
+def test_toml_config_and_dataset_missing_offline(capsys, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('method = "full_graph"\nbackbone = "gcn"\ndataset = "cora"\nseeds = [3]\n[train]\nepochs = 2\n')
+    empty = tmp_path / "data"
+    empty.mkdir()
+    db = tmp_path / "r.db"
+    code, _, err = _cli(capsys, "run", "--config", str(cfg), "--db", str(db), "--data-root", str(empty),
+                        "--cache-dir", str(tmp_path / "cache"))
+    assert code == 2
+    assert "Cora/raw: ind.cora.x" in " ".join(err.split()) and "Place them there" in err
+    assert not db.exists() and list(empty.iterdir()) == []
+
+
+def test_failed_trial_is_stored_and_exit_code_1(capsys, tmp_path):
+    db = tmp_path / "r.db"
+    # 200-node graph with a 5% valid split of 0 nodes per class is fine; a NaN loss is not:
+    code, _, err = _cli(capsys, "run", "-m", "full_graph", "-b", "gcn", "--epochs", "3", "--db", str(db),
+                        "--set", "train.lr=1e30", *SMALL)
+    assert code == 1 and "✗ failed" in err
+    code, out, _ = _cli(capsys, "results", "--format", "json", "--db", str(db))
+    (row,) = json.loads(out)
+    assert row["status"] == "failed" and "FloatingPointError" in row["error"]
+    assert row["peak_cpu_rss_bytes"] > 0
+
+
+def test_results_without_a_database_is_an_error(capsys, tmp_path):
+    code, _, err = _cli(capsys, "results", "--db", str(tmp_path / "none.db"))
+    assert code == 2 and "no results database" in err
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_list_does_not_import_torch():
+    code = ("import sys; from gnnbench.cli import main\n"
+            "try:\n    main(['list'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "assert 'torch' not in sys.modules, 'gnnbench list imported torch'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for name in ("full_graph", "gcn", "sage", "gat", "cora", "facebook", "ogbn-arxiv", "synthetic"):
+        assert name in out.stdout
