@@ -106,11 +106,10 @@ def build_report(store, filters: Filters, out: Path | None = None) -> Report:
     if out is not None:
         scaling = Section(title="scaling on synthetic graphs")
         frame = _add_figure(scaling, out, "scaling", _scaling, agg, None,
-                            "epoch time and peak memory against graph size (synthetic graphs)")
-        if frame is None or frame.empty:
-            scaling.notes.append("no completed trials on synthetic graphs in this selection; run e.g. "
-                                 "`gnnbench run -m full_graph -b gcn -d synthetic --set dataset.num_nodes=1000` "
-                                 "for several sizes and report without --dataset (or with --dataset synthetic)")
+                            "epoch time and peak memory against graph size (synthetic graphs)",
+                            empty_note="no completed trials on synthetic graphs in this selection; run e.g. "
+                            "`gnnbench run -m full_graph -b gcn -d synthetic --set dataset.num_nodes=1000` "
+                            "for several sizes and report without --dataset (or with --dataset synthetic)")
         report.sections.append(scaling)
         report.csv = {"performance": pd.concat(perf, ignore_index=True),
                       "resources": pd.concat(res, ignore_index=True),
@@ -146,13 +145,14 @@ def _scaling(agg, _dataset):
     return scaling_figure(agg)
 
 
-def _add_figure(section: Section, out: Path, stem: str, draw, agg, dataset, caption: str):
+def _add_figure(section: Section, out: Path, stem: str, draw, agg, dataset, caption: str,
+                empty_note: str | None = None):
     """Draw one figure, save its PNG and SVG under ``out/figures`` and attach it to ``section``."""
     from .figures import save_figure
 
     fig, frame = draw(agg, dataset)
     if fig is None:
-        section.notes.append(f"{caption}: nothing to draw (no completed trial with the figures it needs)")
+        section.notes.append(empty_note or f"{caption}: nothing to draw (no completed trial with the figures it needs)")
         return frame
     paths = save_figure(fig, out / "figures", stem)
     section.figures.append(FigureOut(name=stem, caption=caption, png=paths[0].read_bytes(),

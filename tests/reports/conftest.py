@@ -58,3 +58,9 @@ def fixture_store(db_url):
             add_trial(store, "full_graph", "gcn", "synthetic", seed, test=0.9, rss_mib=n / 10, compute_s=n / 1000,
                       dataset_config={"num_nodes": n})
     return store
+
+
+@pytest.fixture
+def trial_adder():
+    """:func:`add_trial`, for tests that build their own store (conftest is not importable with importlib)."""
+    return add_trial
