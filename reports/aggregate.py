@@ -137,6 +137,11 @@ def _series_key(config: dict[str, Any] | None) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+_NUMERIC = ("val_metric", "test_metric", "epochs", "train_time_s", "epoch_time_s", "sample_time_s", "compute_time_s",
+            "inference_time_s", "preprocess_time_s", "load_time_s", "peak_cpu_rss_bytes",
+            "peak_gpu_allocated_bytes", "peak_gpu_nvml_bytes")
+
+
 def _mean(series) -> float | None:
     s = series.dropna()
     return float(s.mean()) if len(s) else None
@@ -167,6 +172,8 @@ def aggregate(trials) -> Any:
     import pandas as pd
 
     df = trials.copy()
+    for col in _NUMERIC:  # all-None columns (every trial failed) come back as objects
+        df[col] = pd.to_numeric(df[col], errors="coerce")
     epochs = df["epochs"].where(df["epochs"] > 0)
     df["epoch_sample_s"] = df["sample_time_s"] / epochs
     df["epoch_compute_s"] = df["compute_time_s"] / epochs
@@ -188,7 +195,7 @@ def aggregate(trials) -> Any:
         for col in ("epoch_time_s", "epoch_sample_s", "epoch_compute_s", "train_time_s", "inference_time_s",
                     "preprocess_time_s", "load_time_s", "peak_cpu_rss_bytes", "peak_gpu_allocated_bytes",
                     "peak_gpu_nvml_bytes"):
-            row[col] = _mean(pd.to_numeric(done[col], errors="coerce"))
+            row[col] = _mean(done[col])
         row["num_nodes"] = graph_size(config) if dataset == "synthetic" else None
         row["series"] = _series_key(config)
         row["config"] = config

@@ -123,3 +123,18 @@ def test_mean_curve_keeps_epochs_every_seed_reached():
     curve = mean_curve([a, b])
     assert curve["epoch"].tolist() == [1]
     assert curve["train_time_s"].tolist() == [2.0] and curve["val_metric"].tolist() == pytest.approx([0.6])
+
+
+def test_only_failed_trials(db_url, trial_adder, tmp_path):
+    from gnnbench.reports.report import build_report, write_report
+    from gnnbench.store import Store
+
+    store = Store(db_url)
+    trial_adder(store, "vqgnn", "gat", "cora", 0, "oom")
+    trial_adder(store, "vqgnn", "gat", "cora", 1, "failed")
+    agg = aggregate(load_trials(store, Filters()))
+    assert _texts(performance_table(agg, "cora")) == [["vqgnn", "OOM (1/2)"]]
+    assert _texts(resources_table(agg, "cora"))[0][2:] == ["OOM"] * 7
+    report = build_report(store, Filters(), tmp_path / "o")  # no figure to draw: notes instead, no error
+    write_report(report, tmp_path / "o")
+    assert "nothing to draw" in (tmp_path / "o" / "report.md").read_text()
