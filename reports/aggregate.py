@@ -4,8 +4,9 @@ Trials whose configurations are identical but for the seed share a ``config_hash
 (:func:`gnnbench.config.config_hash`); a *group* is one ``(dataset, method, backbone, config_hash)``
 and every figure of a report is the mean (and sample standard deviation, ``ddof=1``) over the
 completed trials of a group.  When one ``(dataset, method, backbone)`` holds several groups, each
-gets its own *variant* label ``method · <7 hex digits of its hash>`` so that configurations are
-shown side by side instead of being mixed.
+gets its own *variant* label — ``method · epochs=20`` (the settings that differ) or
+``method · <7 hex digits of its hash>`` — so that configurations are shown side by side instead of
+being mixed.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any, Iterable
 from gnnbench.errors import ConfigError, closest
 
 __all__ = ["Filters", "load_trials", "aggregate", "config_differences", "graph_size", "flatten",
-           "STATUS_ORDER", "SIZE_KEYS"]
+           "STATUS_ORDER", "SIZE_KEYS", "MAX_LABEL"]
 
 #: a group without a completed trial is shown by the first of these statuses it has
 STATUS_ORDER = ("oom", "failed", "interrupted", "running")
@@ -207,12 +208,30 @@ def aggregate(trials) -> Any:
     return agg.sort_values(["dataset", "method", "variant", "backbone"], kind="stable").reset_index(drop=True)
 
 
+#: a variant label longer than this falls back to the short config hash
+MAX_LABEL = 32
+
+
 def _variants(agg) -> list[str]:
-    """Row labels: the method's name, plus a short hash when it has several configs for one backbone."""
-    counts = agg.groupby(["dataset", "method", "backbone"])["config_hash"].transform("nunique")
-    several = set(agg.loc[counts > 1, ["dataset", "method"]].itertuples(index=False, name=None))
-    return [f"{m} · {h[:7]}" if (d, m) in several else m
-            for d, m, h in zip(agg["dataset"], agg["method"], agg["config_hash"])]
+    """Row labels: the method's name; where it has several configs for one backbone, each row adds
+    the settings in which it differs (``ns_sage · epochs=20``) or, when that is long or ambiguous,
+    7 hex digits of its config hash (``ns_sage · 1f7e5fd``)."""
+    labels = dict(zip(agg.index, agg["method"]))
+    for (_, method), g in agg.groupby(["dataset", "method"], sort=False):
+        if g.groupby("backbone")["config_hash"].nunique().max() < 2:
+            continue
+        shared = {i: {k: v for k, v in (c or {}).items() if k not in ("seed", "backbone", "backbone_config")}
+                  for i, c in zip(g.index, g["config"])}
+        flat = {i: flatten(c) for i, c in shared.items()}
+        keys = sorted(set().union(*flat.values()))
+        varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat.values()}) > 1]
+        texts = {i: ", ".join(f"{k.split('.')[-1]}={json.dumps(f.get(k), separators=(',', ':'))}" for k in varying)
+                 for i, f in flat.items()}
+        pairs = [(texts[i], b) for i, b in zip(g.index, g["backbone"])]
+        readable = all(0 < len(t) <= MAX_LABEL for t in texts.values()) and len(set(pairs)) == len(pairs)
+        for i, h in zip(g.index, g["config_hash"]):
+            labels[i] = f"{method} · {texts[i] if readable else h[:7]}"
+    return [labels[i] for i in agg.index]
 
 
 def config_differences(configs: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -13,6 +13,7 @@ own format; ``frame`` holds the same figures as numbers for the CSV files.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,9 +75,14 @@ def _status_cell(row) -> Cell:
 
 
 def _row_order(sub) -> list[str]:
-    """Variants with the baseline first, then by name."""
+    """Variants with the baseline first, then by name in natural order (``n=500`` before ``n=1000``)."""
     variants = list(dict.fromkeys(sub["variant"]))
-    return sorted(variants, key=lambda v: (not v.split(" · ")[0] == BASELINE, v))
+
+    def key(v: str):
+        parts = [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", v)]
+        return (v.split(" · ")[0] != BASELINE, parts)
+
+    return sorted(variants, key=key)
 
 
 def performance_table(agg, dataset: str) -> Table:
@@ -130,8 +136,8 @@ def variant_notes(sub) -> list[str]:
 
     notes = []
     for (method, backbone), g in sub.groupby(["method", "backbone"], sort=True):
-        if g["config_hash"].nunique() < 2:
-            continue
+        if g["config_hash"].nunique() < 2 or not any(v.endswith(h[:7]) for v, h in zip(g["variant"], g["config_hash"])):
+            continue  # one configuration, or labels that already say how they differ
         diffs = config_differences({v: c for v, c in zip(g["variant"], g["config"])})
         notes.append(f"{method} / {backbone}: " + "; ".join(f"{v}: {d}" for v, d in diffs.items()))
     return notes

@@ -24,11 +24,12 @@ def _texts(table):
 
 def test_performance_table_cells(agg):
     table = performance_table(agg, "cora")
-    h10, h20 = _hash(epochs=10)[:7], _hash(epochs=20)[:7]
     assert table.header == ["method", "gcn", "sage"]
+    # the two cluster_gcn configurations are told apart by the setting that differs, not averaged
     assert _texts(table) == [
         ["full_graph", "82.00 ± 2.00 (n=3)", "81.00 ± 0.00 (n=3)"],
-        *sorted([[f"cluster_gcn · {h10}", "75.00 (n=1)", "—"], [f"cluster_gcn · {h20}", "79.00 (n=1)", "—"]]),
+        ["cluster_gcn · epochs=10", "75.00 (n=1)", "—"],
+        ["cluster_gcn · epochs=20", "79.00 (n=1)", "—"],
         ["ns_sage", "79.00 ± 1.41 (n=2; 1 OOM)", "84.00 ± 1.00 (n=3)"],
         ["vqgnn", "OOM (3/3)", "failed"],
     ]
@@ -36,8 +37,22 @@ def test_performance_table_cells(agg):
     assert best == {("full_graph", 1), ("ns_sage", 2)}
     kinds = {c.text: c.kind for row in table.rows for c in row}
     assert kinds["OOM (3/3)"] == "oom" and kinds["failed"] == "failed" and kinds["—"] == "empty"
-    # the two cluster_gcn configurations are told apart, not averaged, and the note says how they differ
-    assert any("train.epochs=10" in n and "train.epochs=20" in n for n in table.notes)
+
+
+def test_variants_fall_back_to_hashes(db_url, trial_adder):
+    from gnnbench.store import Store
+
+    store = Store(db_url)
+    long_a, long_b = {"epochs": 10, "lr": 0.005, "weight_decay": 0.001}, {"epochs": 20, "lr": 0.01, "weight_decay": 0}
+    trial_adder(store, "cluster_gcn", "gcn", "cora", 0, test=0.7, train=long_a)
+    trial_adder(store, "cluster_gcn", "gcn", "cora", 0, test=0.8, train=long_b)
+    table = performance_table(aggregate(load_trials(store, Filters())), "cora")
+    ha, hb = _hash(**long_a)[:7], _hash(**long_b)[:7]
+    assert sorted(_texts(table)) == sorted([[f"cluster_gcn · {ha}", "70.00 (n=1)"],
+                                            [f"cluster_gcn · {hb}", "80.00 (n=1)"]])
+    # the note spells out how the hashed configurations differ
+    assert any(f"cluster_gcn · {ha}: train.epochs=10, train.lr=0.005, train.weight_decay=0.001" in n
+               for n in table.notes)
 
 
 def test_performance_frame_numbers(agg):
@@ -108,6 +123,8 @@ def test_filters_reject_bad_input(fixture_store):
 def test_scaling_points(agg):
     from gnnbench.reports.figures import scaling_figure
 
+    assert [r[0].text for r in performance_table(agg, "synthetic").rows] == [
+        "full_graph · num_nodes=500", "full_graph · num_nodes=1000", "full_graph · num_nodes=2000"]
     fig, frame = scaling_figure(agg)
     assert fig is not None
     assert frame["num_nodes"].tolist() == [500, 1000, 2000]
