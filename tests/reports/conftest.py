@@ -60,7 +60,7 @@ def fixture_store(db_url):
     return store
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def trial_adder():
     """:func:`add_trial`, for tests that build their own store (conftest is not importable with importlib)."""
     return add_trial
