@@ -1,1 +1,245 @@
-"""VQ-GNN (Ding et al., NeurIPS 2021): vector-quantized message passing."""
+"""VQ-GNN (Ding et al., NeurIPS 2021): vector-quantized message passing, the method ``vqgnn``.
+
+The plugin class lives here without importing torch; the codebooks (:mod:`.codebook`), the
+batches and sketches (:mod:`.batching`), the approximated layers (:mod:`.layers`) and the model
+(:mod:`.model`) are imported lazily.
+"""
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gnnbench.types import Batch, Prediction, Task
+
+__all__ = ["VQGNN"]
+
+
+class VQGNN:
+    """VQ-GNN: mini-batch training and inference through per-layer codebooks of node features and
+    gradients (Ding, Kong, Li, Zhu, Dickerson, Huang & Goldstein, "VQ-GNN: A Universal Framework
+    to Scale up Graph Neural Networks using Vector Quantization", NeurIPS 2021).
+
+    Each step takes a batch of ``b`` nodes; messages inside it are exact, messages from the
+    other nodes come from their codewords (Eq. (6)); the gradient reaching the batch also carries
+    the messages it sends out, through gradient codewords (Eq. (7)).  After the step the batch is
+    assigned to its nearest codewords in the joint feature-and-gradient space and the codewords
+    are EMA-updated.  Inference runs in batches through the codewords, with no L-hop expansion.
+
+    ``Batch.num_nodes`` is ``b`` (codewords are not counted); ``Batch.num_messages`` is the
+    intra-batch messages plus the largest layer's batch-to-codeword non-zeros.  Budgets:
+    ``nodes_per_batch`` sets ``b``; ``messages_per_batch = M`` sets ``b = M / (m'/n)`` with ``m'``
+    the non-zeros of the convolution matrix, a conservative choice (every message of a batch node
+    is intra-batch or merged into a codeword entry, so a batch passes at most ``M``).
+
+    Backbones gcn, sage, gat; transductive and inductive node classification and link prediction.
+    """
+
+    description: ClassVar[str] = ("VQ-GNN (Ding et al. 2021): mini-batches with out-of-batch messages "
+                                  "through feature/gradient codewords")
+    supported_backbones: ClassVar[frozenset[str] | None] = frozenset({"gcn", "sage", "gat"})
+    supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
+    unsupported_reasons: ClassVar[dict[str, str]] = {}
+
+    class Config(BaseModel):
+        """Options of ``vqgnn``.
+
+        Args:
+            num_codewords: ``k`` codewords per layer and group (default 256).
+            group_size: product VQ, feature columns per group (default ``None``: one group);
+                the gradient columns are split into as many groups.
+            decay: γ of the EMA codeword updates (default 0.99).
+            batch_size: nodes per batch when no budget is set (default 1024).
+            batching: ``"random"`` node batches (the paper's, default) or ``"cluster"`` (METIS
+                parts, ``parts_per_batch`` per batch).
+            parts_per_batch: METIS parts per cluster batch (default 4).
+            whitening: implicit whitening before assignment (default ``True``).
+            grad_scale: factor on the blue gradient term of Eq. (7) (default 1.0).
+            warmup_epochs: epochs before the gradient codewords are used in Eq. (7) (default 1;
+                they are collected from the first step).
+            kmeans_iters: Lloyd iterations of the codebook initialisation (default 5; 0 takes
+                random nodes).
+            infer_batch_size: nodes per inference batch (default ``None``: the training batch size).
+        """
+
+        model_config = ConfigDict(frozen=True, extra="forbid")
+        num_codewords: int = Field(256, ge=1)
+        group_size: int | None = Field(None, ge=1)
+        decay: float = Field(0.99, gt=0, lt=1)
+        batch_size: int = Field(1024, ge=1)
+        batching: Literal["random", "cluster"] = "random"
+        parts_per_batch: int = Field(4, ge=1)
+        whitening: bool = True
+        grad_scale: float = Field(1.0, ge=0)
+        warmup_epochs: int = Field(1, ge=0)
+        kmeans_iters: int = Field(5, ge=0)
+        infer_batch_size: int | None = Field(None, ge=1)
+
+    def __init__(self, config, backbone, train, budget):
+        self.config, self.backbone, self.train, self.budget = config, backbone, train, budget
+        self.cache_dir = None
+
+    # ------------------------------------------------------------------ setup
+    def _batch_size(self, n: int, nnz: int) -> int:
+        if self.budget.nodes_per_batch is not None:
+            return min(n, self.budget.nodes_per_batch)
+        if self.budget.messages_per_batch is not None:
+            return max(1, min(n, int(self.budget.messages_per_batch // max(nnz / n, 1.0))))
+        return min(n, self.config.batch_size)
+
+    def _node_batches(self, generator):
+        from .batching import cluster_node_batches, random_node_batches
+
+        if self.config.batching == "cluster":
+            return cluster_node_batches(self.part, self.num_parts, self.config.parts_per_batch, generator)
+        return random_node_batches(self.n, self.batch_size, generator)
+
+    def setup(self, dataset, device) -> None:
+        import torch
+
+        from gnnbench.tasks import build_model
+
+        from .batching import conv_graph, epoch_batches
+        from .model import VQModel
+
+        c = self.config
+        self.dataset, self.device, self.task = dataset, device, dataset.info.task
+        g = dataset.graph
+        self.n = int(g.num_nodes)
+        self.x = g.x.to(device)
+        self.y = g.y.to(device) if g.y is not None else None
+        base = build_model(self.backbone, dataset)
+        kind = base.kind if hasattr(base, "kind") else base.encoder.kind
+        self.kind = kind
+        self.cg = conv_graph(g.edge_index.to(device), self.n, kind)
+        self.batch_size = self._batch_size(self.n, int(self.cg.src.numel()))
+        if c.batching == "cluster":
+            self.num_parts = min(self.n, c.parts_per_batch * math.ceil(self.n / self.batch_size))
+            self.part = _partition(g.edge_index, self.n, self.num_parts, self.cache_dir).to(device)
+        self.gen = torch.Generator().manual_seed(int(torch.initial_seed()) % (2 ** 63))
+        self.model = VQModel(base, self.n, c.num_codewords, c.group_size, c.decay, c.whitening).to(device)
+        self.model.initialise(self.x, g.edge_index.to(device), self.batch_size / self.n, c.kmeans_iters,
+                              torch.Generator().manual_seed(0))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.train.lr,
+                                          weight_decay=self.train.weight_decay)
+        if self.task == Task.LINK:
+            self.train_mask = None
+        else:
+            self.train_mask = torch.zeros(self.n, dtype=torch.bool, device=device)
+            self.train_mask[dataset.split["train"].to(device)] = True
+        ib = c.infer_batch_size or self.batch_size
+        fixed = torch.Generator().manual_seed(1)
+        nodes = (self._node_batches(fixed) if c.batching == "cluster" and ib == self.batch_size
+                 else list(torch.randperm(self.n, generator=fixed).split(ib)))
+        self.infer_batches = epoch_batches(self.cg, nodes)
+        self.epoch = 0
+
+    # ------------------------------------------------------------------ training
+    def batches(self, epoch: int):
+        from .batching import epoch_batches
+
+        self.epoch = epoch
+        use_blue = epoch > self.config.warmup_epochs
+        for nb in epoch_batches(self.cg, self._node_batches(self.gen)):
+            self.model.sketch_batch(nb, with_blue=use_blue)
+            if self.task == Task.LINK:
+                import torch
+
+                keep = nb.in_src != nb.in_dst
+                pos = torch.stack([nb.in_src[keep], nb.in_dst[keep]])
+                nb.extra["pos"] = pos
+                nb.extra["neg"] = torch.randint(0, nb.nodes.numel(), pos.shape, device=pos.device)
+            yield Batch(data=nb, num_nodes=int(nb.nodes.numel()), num_messages=nb.num_messages)
+
+    def train_step(self, batch: Batch) -> float:
+        from gnnbench.tasks import link_loss, node_loss
+
+        nb = batch.data
+        model = self.model
+        model.train()
+        self.optimizer.zero_grad()
+        out = model.forward_batch(self.x[nb.nodes], nb, self.config.grad_scale,
+                                  use_blue=bool(nb.blue), record=True)
+        if self.task == Task.LINK:
+            pos, neg = nb.extra["pos"], nb.extra["neg"]
+            if pos.size(1) == 0:
+                loss = out.sum() * 0.0
+            else:
+                pred = model.base.predictor
+                loss = link_loss(pred(out[pos[0]], out[pos[1]]), pred(out[neg[0]], out[neg[1]]))
+        else:
+            local = self.train_mask[nb.nodes].nonzero().view(-1)
+            if local.numel() == 0:
+                loss = out.sum() * 0.0
+            else:
+                loss = node_loss(out[local], self.y[nb.nodes[local]], self.dataset.info.multilabel)
+        loss.backward()
+        self.optimizer.step()
+        model.update_codebooks(nb.nodes)
+        return float(loss.detach())
+
+    # ------------------------------------------------------------------ inference
+    def _embed(self, graph):
+        import torch
+
+        from .batching import conv_graph, epoch_batches
+
+        if graph is self.dataset.graph:
+            return self.model.infer(self.x, self.infer_batches)
+        n = int(graph.num_nodes)
+        cg = conv_graph(graph.edge_index.to(self.device), n, self.kind)
+        ib = self.config.infer_batch_size or self.batch_size
+        nodes = list(torch.randperm(n, generator=torch.Generator().manual_seed(1)).split(ib))
+        return self.model.infer(graph.x.to(self.device), epoch_batches(cg, nodes), assign_unseen=True)
+
+    def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
+        import torch
+
+        from gnnbench.tasks import score_edges
+
+        self.model.eval()
+        out: dict[str, Prediction] = {}
+        cache: dict[int, torch.Tensor] = {}
+        with torch.no_grad():
+            for split in splits:
+                graph = self.dataset.graph_for(split)
+                if id(graph) not in cache:
+                    cache[id(graph)] = self._embed(graph)
+                h = cache[id(graph)]
+                if self.task == Task.LINK:
+                    edges = self.dataset.edge_split[split]
+                    pred = self.model.base.predictor
+                    out[split] = Prediction(pos=score_edges(pred, h, edges["edge"].to(self.device)),
+                                            neg=score_edges(pred, h, edges["edge_neg"].to(self.device)))
+                else:
+                    out[split] = Prediction(scores=h[self.dataset.split[split].to(self.device)])
+        return out
+
+    def report(self) -> dict:
+        """Facts of the trial: batch size, codewords, groups per layer, codebook bytes."""
+        books = self.model.books
+        return {"batch_size": self.batch_size, "num_codewords": self.config.num_codewords,
+                "groups_per_layer": [b.groups for b in books],
+                "codebook_bytes": int(sum(t.numel() * t.element_size() for t in books.buffers()))}
+
+
+def _partition(edge_index, num_nodes: int, num_parts: int, cache_dir):
+    """METIS part ids ``[n]``: the sampling baselines' cached :func:`partition` when present,
+    else ``pymetis`` directly."""
+    try:
+        from gnnbench.methods.sampling.partition import partition
+    except ImportError:  # pragma: no cover - the sampling package is absent
+        partition = None
+    if partition is not None:
+        return partition(edge_index, num_nodes, num_parts, cache_dir)
+    import numpy as np
+    import pymetis
+    import torch
+
+    ei = edge_index[:, edge_index[0] != edge_index[1]].cpu()
+    ei = torch.unique(torch.cat([ei, ei.flip(0)], 1), dim=1)
+    xadj = torch.zeros(num_nodes + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(ei[0], minlength=num_nodes), 0, out=xadj[1:])
+    _, member = pymetis.part_graph(num_parts, xadj=xadj.numpy(), adjncy=ei[1].numpy().astype(np.int64))
+    return torch.as_tensor(np.asarray(member), dtype=torch.long)

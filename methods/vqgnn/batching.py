@@ -1,0 +1,192 @@
+"""Mini-batches of VQ-GNN: node batches, their three kinds of messages, and the sketches ``C̃ = C R``.
+
+Ding et al. 2021, Sec. 4, Fig. 2: for a batch ``B`` of ``b`` nodes the convolution matrix splits
+into intra-batch messages ``C_in`` (green, exact), messages from out-of-batch nodes ``C_out``
+(red, Eq. (6): replaced by ``C̃_out = C_out R``) and messages that batch nodes send to
+out-of-batch nodes (blue, Eq. (7): ``(C̃ᵀ)_out``, used in back-propagation only).
+
+All index work is vectorised; an epoch's batches are found with two sorts of the edge list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+__all__ = ["ConvGraph", "conv_graph", "NodeBatch", "Sketch", "epoch_batches", "sketch",
+           "random_node_batches", "cluster_node_batches"]
+
+
+@dataclass
+class ConvGraph:
+    """The non-zeros of one backbone's convolution matrix ``C`` (Eq. (1)) on the whole graph.
+
+    Shapes:
+        src, dst: ``[E']`` int64, the message ``src → dst`` is ``C[dst, src]``.
+        weight: ``[E']`` float: GCN ``d̂_dst^{-1/2} d̂_src^{-1/2}`` (self-loops added),
+        SAGE-Mean ``1 / deg_dst``, GAT 1 (the fixed mask of Eq. (2), self-loops added).
+    """
+
+    src: Tensor
+    dst: Tensor
+    weight: Tensor
+    num_nodes: int
+
+
+def conv_graph(edge_index: Tensor, num_nodes: int, kind: str) -> ConvGraph:
+    """The convolution matrix of ``kind`` (``"gcn"``, ``"sage"``, ``"gat"``) as PyG's GCNConv,
+    SAGEConv(aggr="mean") and GATConv build it.
+
+    Raises:
+        ValueError: unknown ``kind``.
+    """
+    src, dst = edge_index[0].long(), edge_index[1].long()
+    if kind in ("gcn", "gat"):
+        keep = src != dst
+        loop = torch.arange(num_nodes, device=src.device)
+        src, dst = torch.cat([src[keep], loop]), torch.cat([dst[keep], loop])
+    elif kind != "sage":
+        raise ValueError(f"unknown convolution kind '{kind}'; choices: gcn, sage, gat")
+    deg = torch.bincount(dst, minlength=num_nodes).float()
+    if kind == "gcn":
+        dinv = deg.clamp_min(1).rsqrt()
+        weight = dinv[src] * dinv[dst]
+    elif kind == "sage":
+        weight = 1.0 / deg.clamp_min(1)[dst]
+    else:
+        weight = torch.ones_like(src, dtype=torch.float)
+    return ConvGraph(src, dst, weight, num_nodes)
+
+
+@dataclass
+class Sketch:
+    """Rows of a sketch ``C̃ = C R`` restricted to a batch (Eq. (6)/(7)), deduplicated.
+
+    Shapes:
+        index: ``[U]`` local batch node of each entry; codes: ``[P, U]`` the codeword tuple;
+        weight: ``[U]`` summed convolution weights (for GAT: how many nodes the entry stands for).
+    """
+
+    index: Tensor
+    codes: Tensor
+    weight: Tensor
+
+    @property
+    def nnz(self) -> int:
+        return int(self.index.numel())
+
+
+@dataclass
+class NodeBatch:
+    """One batch: its nodes and its green, red and blue messages (global ids where out-of-batch).
+
+    Shapes:
+        nodes: ``[b]`` global ids; in_src, in_dst: ``[E_in]`` local ids, in_w: ``[E_in]``.
+        out_dst: ``[E_out]`` local receiver, out_src: ``[E_out]`` global sender, out_w.
+        bw_src: ``[E_bw]`` local sender, bw_dst: ``[E_bw]`` global receiver, bw_w = ``C[dst, src]``.
+        red, blue: per layer, the :class:`Sketch` es of ``C_out R⁽ˡ⁾`` and ``(Cᵀ)_out R⁽ˡ⁾``
+        (filled in by :func:`sketch` when the batch is drawn).
+    """
+
+    nodes: Tensor
+    in_src: Tensor
+    in_dst: Tensor
+    in_w: Tensor
+    out_dst: Tensor
+    out_src: Tensor
+    out_w: Tensor
+    bw_src: Tensor
+    bw_dst: Tensor
+    bw_w: Tensor
+    red: list = field(default_factory=list)
+    blue: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_messages(self) -> int:
+        """Intra-batch messages plus the largest layer's batch-to-codeword entries."""
+        return int(self.in_src.numel()) + max((s.nnz for s in self.red), default=int(self.out_src.numel()))
+
+
+def random_node_batches(num_nodes: int, batch_size: int, generator: torch.Generator | None = None) -> list[Tensor]:
+    """A random permutation of the nodes cut into batches of ``batch_size`` (the paper's batches)."""
+    perm = torch.randperm(num_nodes, generator=generator)
+    return list(perm.split(batch_size))
+
+
+def cluster_node_batches(part: Tensor, num_parts: int, parts_per_batch: int,
+                         generator: torch.Generator | None = None) -> list[Tensor]:
+    """Batches of ``parts_per_batch`` random METIS parts each (Cluster-GCN's stochastic multiple
+    partitions); ``part: [n]`` part id of every node."""
+    order = torch.argsort(part, stable=True)
+    sizes = torch.bincount(part, minlength=num_parts)
+    groups = list(order.split(sizes.tolist()))
+    perm = torch.randperm(num_parts, generator=generator).tolist()
+    return [torch.cat([groups[p] for p in perm[s:s + parts_per_batch]])
+            for s in range(0, num_parts, parts_per_batch)]
+
+
+def epoch_batches(cg: ConvGraph, batches: list[Tensor]) -> list[NodeBatch]:
+    """Split the messages of ``cg`` among ``batches`` (disjoint node sets covering some nodes)."""
+    n = cg.num_nodes
+    dev = cg.src.device
+    batch_of = torch.full((n,), -1, dtype=torch.long, device=dev)
+    local = torch.zeros(n, dtype=torch.long, device=dev)
+    for t, nodes in enumerate(batches):
+        nodes = nodes.to(dev)
+        batch_of[nodes] = t
+        local[nodes] = torch.arange(nodes.numel(), device=dev)
+    bs, bd = batch_of[cg.src], batch_of[cg.dst]
+    t_count = len(batches)
+    # group edges by the receiver's batch (green and red) and by the sender's batch (blue)
+    od = torch.argsort(bd, stable=True)
+    pd = torch.zeros(t_count + 2, dtype=torch.long, device=dev)
+    torch.cumsum(torch.bincount(bd + 1, minlength=t_count + 1), 0, out=pd[1:])
+    cross = bs != bd
+    os_ = torch.argsort(torch.where(cross, bs, -1), stable=True)
+    ps = torch.zeros(t_count + 2, dtype=torch.long, device=dev)
+    torch.cumsum(torch.bincount(torch.where(cross, bs, -1) + 1, minlength=t_count + 1), 0, out=ps[1:])
+    out = []
+    for t, nodes in enumerate(batches):
+        e = od[pd[t + 1]:pd[t + 2]]
+        same = bs[e] == t
+        ei, eo = e[same], e[~same]
+        eb = os_[ps[t + 1]:ps[t + 2]]
+        out.append(NodeBatch(
+            nodes=nodes.to(dev),
+            in_src=local[cg.src[ei]], in_dst=local[cg.dst[ei]], in_w=cg.weight[ei],
+            out_dst=local[cg.dst[eo]], out_src=cg.src[eo], out_w=cg.weight[eo],
+            bw_src=local[cg.src[eb]], bw_dst=cg.dst[eb], bw_w=cg.weight[eb]))
+    return out
+
+
+def sketch(index: Tensor, codes: Tensor, weight: Tensor, k: int) -> Sketch:
+    """Deduplicate entries ``(index[e], codes[:, e])`` summing ``weight``: the non-zeros of
+    ``C_out R`` (Sec. 4: ``C̃_out = C_out R``) for one layer's assignments.
+
+    Args:
+        index: ``[E]`` local batch node; codes: ``[P, E]`` codeword indices; weight: ``[E]``.
+        k: codewords per group.
+    """
+    P = codes.size(0)
+    if index.numel() == 0:
+        return Sketch(index, codes, weight)
+    span = int(index.max()) + 1
+    if span * float(k) ** P < 2 ** 62:
+        key = index.clone()
+        for g in range(P):
+            key = key * k + codes[g]
+        uniq, inv = torch.unique(key, return_inverse=True)
+        rest = uniq
+        cs = []
+        for g in reversed(range(P)):
+            cs.append(rest % k)
+            rest = rest // k
+        u_codes = torch.stack(cs[::-1]) if cs else codes.new_zeros((0, uniq.numel()))
+        u_index = rest
+    else:
+        uniq, inv = torch.unique(torch.cat([index[None], codes]), dim=1, return_inverse=True)
+        u_index, u_codes = uniq[0], uniq[1:]
+    w = torch.zeros(u_index.numel(), dtype=weight.dtype, device=weight.device).index_add_(0, inv, weight)
+    return Sketch(u_index, u_codes, w)

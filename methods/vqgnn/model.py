@@ -1,0 +1,175 @@
+"""The VQ-GNN model: a backbone's layers driven by approximated message passing, plus codebooks.
+
+:class:`VQModel` holds the backbone's model (weights) and one :class:`~.codebook.Codebook` per
+layer (buffers), so that ``state_dict()`` carries all learned state.  A training step runs every
+layer on the batch only (Eq. (6)), the blue gradient (Eq. (7)) flowing through
+:func:`~.layers.approx_layer`; afterwards :meth:`VQModel.update_codebooks` assigns the batch in
+the joint feature-and-gradient space and EMA-updates the codewords (App. E of Ding et al. 2021).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gnnbench.backbones.base import dropout
+from gnnbench.tasks import encoder_of
+
+from .batching import NodeBatch, sketch
+from .codebook import Codebook, num_groups
+from .layers import approx_layer, aux_dim, gat_aux
+
+__all__ = ["VQModel"]
+
+
+def _dims(conv, kind: str) -> tuple[int, int]:
+    if kind == "gat":
+        out = conv.heads * conv.out_channels if conv.concat else conv.out_channels
+        return conv.in_channels, out
+    return conv.in_channels, conv.out_channels
+
+
+class VQModel(torch.nn.Module):
+    """A GNN whose message passing goes through per-layer codebooks (Ding et al. 2021, Sec. 4).
+
+    Args:
+        base: the model built from the backbone (a ``GNNStack`` or a ``LinkModel``).
+        num_nodes: ``n`` nodes of the training graph.
+        num_codewords: ``k``; group_size: product-VQ columns per group (``None``: one group);
+        decay: EMA γ; whitening: implicit whitening on/off.
+
+    The input layer's codebook is frozen after initialisation: ``X⁽⁰⁾`` never changes, so its
+    EMA codewords would converge to the k-means centroids it starts from, and its gradient
+    codewords would only serve ``∇X⁽⁰⁾``, which nothing needs.
+    """
+
+    def __init__(self, base: torch.nn.Module, num_nodes: int, num_codewords: int,
+                 group_size: int | None, decay: float, whitening: bool):
+        super().__init__()
+        self.base = base
+        stack = encoder_of(base)
+        self.kind = stack.kind
+        books = []
+        for conv in stack.convs:
+            f_in, f_out = _dims(conv, self.kind)
+            books.append(Codebook(num_nodes, num_codewords, f_in, f_out + aux_dim(conv, self.kind),
+                                  num_groups(f_in, f_out, group_size), decay, whitening))
+        self.books = torch.nn.ModuleList(books)
+        self.books[0].frozen = True
+        self._records: list = []
+
+    @property
+    def stack(self):
+        return encoder_of(self.base)
+
+    # ------------------------------------------------------------------ initialisation
+    @torch.no_grad()
+    def initialise(self, x: Tensor, edge_index: Tensor, batch_fraction: float, kmeans_iters: int,
+                   generator: torch.Generator | None = None) -> None:
+        """Codebooks from a no-grad exact forward pass over the whole graph (eval mode).
+
+        Args:
+            x: ``[n, f_0]``; edge_index: ``[2, E]``; batch_fraction: ``b / n``;
+            kmeans_iters: Lloyd iterations per layer (0: random nodes as codewords).
+        """
+        stack = self.stack
+        was = stack.training
+        stack.eval()
+        h = x
+        for i, book in enumerate(self.books):
+            book.initialise(h, batch_fraction, kmeans_iters, generator)
+            if i + 1 < len(self.books):
+                h = stack.layer(i, h, edge_index)
+        stack.train(was)
+
+    # ------------------------------------------------------------------ batches
+    def sketch_batch(self, batch: NodeBatch, with_blue: bool) -> NodeBatch:
+        """Fill ``batch.red`` (and ``batch.blue``) with each layer's sketches under the current ``R``."""
+        batch.red, batch.blue = [], []
+        for book in self.books:
+            batch.red.append(sketch(batch.out_dst, book.codes_of(batch.out_src), batch.out_w, book.k))
+            if with_blue:
+                batch.blue.append(sketch(batch.bw_src, book.codes_of(batch.bw_dst), batch.bw_w, book.k))
+        return batch
+
+    def forward_batch(self, x: Tensor, batch: NodeBatch, grad_scale: float = 1.0,
+                      use_blue: bool = True, record: bool = False) -> Tensor:
+        """Outputs ``[b, out]`` of the batch's nodes through all layers (Eq. (6) per layer).
+
+        Args:
+            x: ``[b, f_0]`` input features of ``batch.nodes``.
+            grad_scale: factor on Eq. (7)'s blue term; use_blue: include it (training only).
+            record: keep each layer's input and a hook on its output gradient for
+                :meth:`update_codebooks`.
+        """
+        stack = self.stack
+        self._records = []
+        for i, (conv, book) in enumerate(zip(stack.convs, self.books)):
+            xin = dropout(x, stack.dropout, self.training)
+            blue = batch.blue[i] if (use_blue and batch.blue) else None
+            h, aux = approx_layer(conv, self.kind, xin, batch, batch.red[i], blue, book,
+                                  grad_scale, self.training)
+            if record and not book.frozen:
+                rec = {"x": x.detach(), "aux": aux, "grad": None}
+                if h.requires_grad:
+                    h.register_hook(lambda g, rec=rec: rec.__setitem__("grad", g.detach()))
+                self._records.append((i, rec))
+            x = stack.act(h) if i < stack.num_layers - 1 else h
+        return x
+
+    @torch.no_grad()
+    def update_codebooks(self, nodes: Tensor) -> None:
+        """EMA-update every non-frozen codebook from the batch recorded by the last
+        :meth:`forward_batch` (``record=True``) and the gradients of its backward pass."""
+        stack = self.stack
+        for i, rec in self._records:
+            g = rec["grad"]
+            if g is None:
+                g = torch.zeros(rec["x"].size(0), self.books[i].grad_sum.size(1) - aux_dim(stack.convs[i], self.kind),
+                                device=rec["x"].device)
+            if self.kind == "gat":
+                g = torch.cat([g, gat_aux(stack.convs[i], g, rec["aux"])], 1)
+            self.books[i].ema_update(nodes, rec["x"], g)
+        self._records = []
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def infer(self, x: Tensor, nbs: list[NodeBatch], assign_unseen: bool = False) -> Tensor:
+        """Outputs ``[n, out]`` of every node, in mini-batches through the codewords (no L-hop
+        expansion; Sec. 6 of Ding et al. 2021).  Codebooks and weights do not change.
+
+        Args:
+            x: ``[n, f_0]`` features of the graph.
+            nbs: node batches covering it (:func:`~.batching.epoch_batches` of its convolution).
+            assign_unseen: the graph is not the training graph (inductive): assign its nodes to
+                their nearest feature codewords layer by layer (one pass over the graph per
+                layer) instead of using the stored training assignments.
+        """
+        stack = self.stack
+        n = x.size(0)
+        if not assign_unseen:
+            outs = x.new_zeros(0)
+            res = None
+            for nb in nbs:
+                self.sketch_batch(nb, with_blue=False)
+                o = self.forward_batch(x[nb.nodes], nb, use_blue=False)
+                if res is None:
+                    res = x.new_zeros(n, o.size(1))
+                res[nb.nodes] = o
+            return res if res is not None else outs
+        h = x
+        for i, (conv, book) in enumerate(zip(stack.convs, self.books)):
+            codes = torch.cat([book.nearest(h[nb.nodes]) for nb in nbs], 1)
+            order = torch.cat([nb.nodes for nb in nbs])
+            assign = torch.empty(book.groups, n, dtype=torch.long, device=x.device)
+            assign[:, order] = codes
+            nxt = None
+            for nb in nbs:
+                red = sketch(nb.out_dst, assign[:, nb.out_src], nb.out_w, book.k)
+                o, _ = approx_layer(conv, self.kind, h[nb.nodes], nb, red, None, book)
+                if i < stack.num_layers - 1:
+                    o = stack.act(o)
+                if nxt is None:
+                    nxt = x.new_zeros(n, o.size(1))
+                nxt[nb.nodes] = o
+            h = nxt
+        return h
