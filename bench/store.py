@@ -128,7 +128,7 @@ def resolve_url(db: str | None) -> str:
         return f"sqlite:///{Path(value).expanduser()}"
     try:
         make_url(value)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"--db '{value}' is not a valid SQLAlchemy URL ({exc}); "
                           f"use a file path or e.g. postgresql://user@host/db") from exc
     return value
