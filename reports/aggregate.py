@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from gnnbench.errors import ConfigError, closest
 
@@ -79,7 +80,6 @@ def load_trials(store, filters: Filters):
         ConfigError: nothing matches; the message lists what the store holds and the closest name.
     """
     import pandas as pd
-
     from gnnbench.store import RESULT_KEYS
 
     rows = store.trials(dataset=filters.dataset, method=filters.method, backbone=filters.backbone,
@@ -183,7 +183,7 @@ def aggregate(trials) -> Any:
                                                               sort=False, dropna=False):
         done = g[g["status"] == "completed"]
         statuses = set(g["status"])
-        status = "completed" if len(done) else next((s for s in STATUS_ORDER if s in statuses), sorted(statuses)[0])
+        status = "completed" if len(done) else next((s for s in STATUS_ORDER if s in statuses), min(statuses))
         config = g["config"].iloc[-1]
         row = {"dataset": dataset, "method": method, "backbone": backbone, "config_hash": chash,
                "metric": next((m for m in g["metric"] if m), None), "status": status,

@@ -108,7 +108,7 @@ def build_report(store, filters: Filters, out: Path | None = None) -> Report:
         frame = _add_figure(scaling, out, "scaling", _scaling, agg, None,
                             "epoch time and peak memory against graph size (synthetic graphs)",
                             empty_note="no completed trials on synthetic graphs in this selection; run e.g. "
-                            "`gnnbench run -m full_graph -b gcn -d synthetic --set dataset.num_nodes=1000` "
+                            "'gnnbench run -m full_graph -b gcn -d synthetic --set dataset.num_nodes=1000' "
                             "for several sizes and report without --dataset (or with --dataset synthetic)")
         report.sections.append(scaling)
         report.csv = {"performance": pd.concat(perf, ignore_index=True),

@@ -124,8 +124,8 @@ def performance_table(agg, dataset: str) -> Table:
                  "n_completed", "n_oom", "n_failed", "test_mean", "test_std", "val_mean", "val_std"]].copy()
     frame["seeds"] = [" ".join(map(str, s)) for s in sub["seeds"]]
     frame["best"] = [best_flags.get(h, False) for h in sub["config_hash"]]
-    notes = [f"test {metric} in %, mean ± sample std over seeds (n = completed seeds); the best mean of "
-             f"each backbone is marked; OOM / failed: no seed completed; — : not run."]
+    notes = [(f"test {metric} in %, mean ± sample std over seeds (n = completed seeds); the best mean of "
+              f"each backbone is marked; OOM / failed: no seed completed; — : not run.")]
     return Table(title=f"{dataset}: test {metric} (%)", header=["method", *backbones], rows=rows,
                  notes=notes + variant_notes(sub), frame=frame.reset_index(drop=True))
 
@@ -207,10 +207,10 @@ def resources_table(agg, dataset: str) -> Table:
                     cells.append(Cell(f"{text} ({ratio:.2f}×)" if ratio is not None else text))
             rows.append(cells)
             records.append(record)
+    notes = [(f"mean over completed seeds; (×) = ratio to {BASELINE} with the same backbone; memory is each "
+              "trial's peak in MiB (GPU: torch.cuda.max_memory_allocated; CPU: peak RSS of the trial's process, "
+              "which includes the Python and torch runtime); epoch = sampling + compute, validation excluded.")]
     import pandas as pd
 
-    notes = [f"mean over completed seeds; (×) = ratio to {BASELINE} with the same backbone; memory is each "
-             f"trial's peak in MiB (GPU: torch.cuda.max_memory_allocated; CPU: peak RSS of the trial's process); "
-             f"epoch = sampling + compute, validation excluded."]
     return Table(title=f"{dataset}: resources", header=["method", "backbone", *(h for h, *_ in _RESOURCES)],
                  rows=rows, notes=notes, frame=pd.DataFrame(records))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from gnnbench.reports.aggregate import Filters, aggregate, load_trials
 from gnnbench.reports.tables import format_metric, performance_table, resources_table
 
