@@ -226,6 +226,7 @@ def expand(raw: dict[str, Any], default_name: str) -> Sweep:
     """
     from pydantic import ValidationError
 
+    from . import registry
     from .runner import plan
 
     if not isinstance(raw, dict):
@@ -238,6 +239,9 @@ def expand(raw: dict[str, Any], default_name: str) -> Sweep:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
         raise ConfigError(f"name = {name!r}: expected 1 to 64 letters, digits, '_', '.' or '-'")
     names = {_LISTS[k]: _names(raw, k, ["synthetic"] if k == "datasets" else None) for k in _LISTS}
+    for kind, listed in names.items():  # unknown names and broken plugins first: the likeliest typo
+        for n in listed:
+            registry.load(f"{kind}s", n)
     seeds = _seeds(raw)
     base = {"train": _table(raw, "train"), "budget": _table(raw, "budget")}
     if "device" in raw:
@@ -349,11 +353,14 @@ def is_live(host: str | None, pid: int | None, started_at: str | None) -> bool:
 
 
 # ------------------------------------------------------------------------------ dataset pre-check
-def check_datasets(trials: list[SweepTrial], data_root: Path | None, cache_root: Path) -> None:
+def check_datasets(trials: list[SweepTrial], data_root: Path | None, cache_root: Path,
+                   memory_limit_bytes: int | None = None) -> None:
     """Load each distinct dataset of ``trials`` once, in a child process, before anything is stored.
 
     A missing or corrupt raw file is the user's to fix, so it stops the sweep with one message
-    instead of failing every trial.  The child fills the cache the trials then read.
+    instead of failing every trial.  The child fills the cache the trials then read.  It runs
+    under the trials' ``RLIMIT_AS`` (``memory_limit_bytes``); a dataset that does not fit is
+    left for the trials to record as ``oom``.
 
     Raises:
         DatasetMissingError / ConfigError: a dataset cannot be loaded; the message names it and why.
@@ -367,7 +374,8 @@ def check_datasets(trials: list[SweepTrial], data_root: Path | None, cache_root:
             todo.append({"dataset": c.dataset, "dataset_config": c.dataset_config})
     if not todo:
         return
-    spec = {"datasets": todo, "data_root": str(data_root) if data_root else None, "cache_root": str(cache_root)}
+    spec = {"datasets": todo, "data_root": str(data_root) if data_root else None, "cache_root": str(cache_root),
+            "memory_limit_bytes": memory_limit_bytes}
     proc = subprocess.run([sys.executable, "-c", "from gnnbench.sweep import _check_child; _check_child()"],
                           input=json.dumps(spec), capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -384,6 +392,10 @@ def check_datasets(trials: list[SweepTrial], data_root: Path | None, cache_root:
 def _check_child() -> None:
     """Child of :func:`check_datasets`: spec on stdin, one JSON line on stdout."""
     spec = json.loads(sys.stdin.read())
+    if spec.get("memory_limit_bytes"):
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (spec["memory_limit_bytes"],) * 2)
     from . import registry
     from .errors import DatasetMissingError
 
@@ -399,7 +411,11 @@ def _check_child() -> None:
         except GnnbenchError as exc:
             print(json.dumps({"error": str(exc)}))
             return
+        except MemoryError:
+            continue  # over the memory limit: each trial will be recorded ``oom``
         except Exception as exc:  # noqa: BLE001 - a corrupt file raises anything; it becomes one message
+            if "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
+                continue
             text = (str(exc).strip().splitlines() or [""])[-1][:300]
             where = f" under {root}" if root else ""
             print(json.dumps({"error": f"dataset '{name}' cannot be loaded{where}: {type(exc).__name__}: {text}; "

@@ -82,7 +82,7 @@ def sweep(
     unchecked = [t for t in plan.trials if t.key not in done]
     if unchecked:  # before the database is created: a bad dataset must leave nothing behind
         console.print(f"checking {len({t.plan.config.dataset for t in unchecked})} dataset(s) ...", highlight=False)
-        check_datasets(unchecked, root, cache)
+        check_datasets(unchecked, root, cache, memory_limit_bytes=limit)
 
     store = Store(url)
     from .sweep import is_live
