@@ -23,8 +23,13 @@ def _metis(edge_index: Tensor, num_nodes: int, num_parts: int, seed: int) -> Ten
     xadj = torch.zeros(num_nodes + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(src, minlength=num_nodes), 0, out=xadj[1:])
     opts = pymetis.Options(seed=seed)
-    _, membership = pymetis.part_graph(num_parts, xadj=xadj.numpy().astype(np.int64),
-                                       adjncy=dst.numpy().astype(np.int64), options=opts)
+    adjacency = pymetis.CSRAdjacency(xadj.numpy().astype(np.int64), dst.numpy().astype(np.int64)) \
+        if hasattr(pymetis, "CSRAdjacency") else None
+    if adjacency is not None:
+        _, membership = pymetis.part_graph(num_parts, adjacency, options=opts)
+    else:  # older pymetis
+        _, membership = pymetis.part_graph(num_parts, xadj=xadj.numpy().astype(np.int64),
+                                           adjncy=dst.numpy().astype(np.int64), options=opts)
     return torch.as_tensor(np.asarray(membership), dtype=torch.long)
 
 

@@ -1,0 +1,128 @@
+"""NS-SAGE: GraphSAGE's uniform neighbour sampling, one fanout per layer (Hamilton et al. 2017)."""
+from __future__ import annotations
+
+from typing import ClassVar, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gnnbench.types import Batch, Prediction, Task
+
+__all__ = ["NSSage"]
+
+
+class NSSage:
+    """Mini-batches of seed nodes with ``fanouts[h]`` uniformly sampled neighbours per node at hop
+    ``h`` (Hamilton et al. 2017, Alg. 2; the "NS-SAGE" rows of Ding et al. 2021, Tables 2–4).
+
+    Training runs layer ``i`` only on the hops it needs; inference is layer-wise with all
+    neighbours in mini-batches (:func:`gnnbench.methods.sampling.layerwise_inference`).
+    Node tasks draw seeds from the training nodes (inductive: of the training graphs); link
+    prediction draws batches of training edges with as many uniformly random negative pairs and
+    samples the computation graph of their endpoints (PyG ``LinkLoader``).
+
+    Budget rule: with ``budget.nodes_per_batch`` (``messages_per_batch``), ``batch_size`` is the
+    largest number of seeds (seed edges for links) whose pilot batches have at most that many
+    sampled nodes (sampled edges, all hops) on average (:func:`~gnnbench.methods.sampling.solve_budget`).
+
+    Not compatible with GCN (Ding et al. 2021, Table 4 note 1): sage and gat backbones only.
+    """
+
+    description: ClassVar[str] = "NS-SAGE: uniform neighbour sampling, one fanout per layer (Hamilton et al. 2017)"
+    supported_backbones: ClassVar[frozenset[str] | None] = frozenset({"sage", "gat"})
+    unsupported_reasons: ClassVar[dict[str, str]] = {
+        "gcn": "NS-SAGE is not compatible with GCN (Ding et al. 2021, Table 4 note 1)"}
+    supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
+
+    class Config(BaseModel):
+        """Args:
+            fanouts: neighbours sampled per node at each hop, ``fanouts[0]`` for the seeds; one per
+                backbone layer, ``-1`` for all (default ``None``: 25 then 10 for every further
+                hop, Hamilton et al. 2017, Sec. 4.1).
+            batch_size: seed nodes (links: seed edges) per batch (default 512); replaced by the
+                budget solver when a budget is set.
+            inference_batch_size: destination nodes per batch of layer-wise inference (default 4096).
+        """
+
+        model_config = ConfigDict(frozen=True, extra="forbid")
+        fanouts: tuple[int, ...] | None = None
+        batch_size: int = Field(512, ge=1)
+        inference_batch_size: int = Field(4096, ge=1)
+
+    def __init__(self, config, backbone, train, budget):
+        self.config, self.backbone, self.train, self.budget = config, backbone, train, budget
+        self.cache_dir = None
+
+    def _fanouts(self, num_layers: int) -> list[int]:
+        fanouts = self.config.fanouts
+        if fanouts is None:
+            return [25] + [10] * (num_layers - 1)
+        if len(fanouts) != num_layers:
+            raise ValueError(f"method.fanouts={list(fanouts)} has {len(fanouts)} entries but the backbone "
+                             f"has {num_layers} layers; give one fanout per layer")
+        return list(fanouts)
+
+    def setup(self, dataset, device) -> None:
+        import torch
+        from torch_geometric.loader import LinkLoader, NodeLoader
+        from torch_geometric.sampler import NegativeSampling
+
+        from gnnbench.methods.sampling import UniformNeighborSampler, solve_budget
+        from gnnbench.methods.sampling.engine import SamplingEngine
+
+        self.engine = eng = SamplingEngine(self.backbone, self.train, dataset, device,
+                                           self.config.inference_batch_size)
+        self.model, self.device, self.task = eng.model, device, eng.task
+        g = eng.graph
+        self.sampler = UniformNeighborSampler(g.edge_index, g.num_nodes, self._fanouts(eng.stack.num_layers))
+        pool = eng.train_edges if self.task == Task.LINK else eng.train_idx
+        self.batch_size = self._solve(pool) or self.config.batch_size
+        if self.task == Task.LINK:
+            self.loader = LinkLoader(g, self.sampler, edge_label_index=eng.train_edges.t().contiguous(),
+                                     neg_sampling=NegativeSampling("binary", 1.0),
+                                     batch_size=self.batch_size, shuffle=True)
+        else:
+            self.loader = NodeLoader(g, self.sampler, input_nodes=eng.train_idx,
+                                     batch_size=self.batch_size, shuffle=True)
+
+    def _solve(self, pool) -> int | None:
+        import torch
+        from torch_geometric.sampler import EdgeSamplerInput, NodeSamplerInput
+
+        from gnnbench.methods.sampling import solve_budget
+
+        def measure(p: int) -> tuple[float, float]:
+            nodes = msgs = 0.0
+            for _ in range(3):
+                pick = torch.randperm(pool.size(0))[:p]
+                if self.task == Task.LINK:
+                    e = pool[pick]
+                    neg = torch.randint(0, self.sampler.num_nodes, (2, e.size(0)))
+                    out = self.sampler.sample(torch.unique(torch.cat([e.reshape(-1), neg.reshape(-1)])))
+                else:
+                    out = self.sampler.sample(pool[pick])
+                nodes += out.node.numel() / 3
+                msgs += out.row.numel() / 3
+            return nodes, msgs
+
+        return solve_budget(measure, self.budget, 1, int(pool.size(0)))
+
+    def batches(self, epoch: int):
+        for data in self.loader:
+            yield Batch(data=data, num_nodes=int(data.num_nodes), num_messages=int(data.edge_index.size(1)))
+
+    def train_step(self, batch: Batch) -> float:
+        from gnnbench.methods.sampling import sampled_forward
+
+        eng = self.engine
+        self.model.train()
+        d = batch.data.to(self.device)
+        h = sampled_forward(eng.stack, d.x, d.edge_index, d.num_sampled_nodes, d.num_sampled_edges)
+        if self.task == Task.LINK:
+            pos = d.edge_label > 0
+            loss = eng.link_loss(h, d.edge_label_index[:, pos], d.edge_label_index[:, ~pos])
+        else:
+            loss = eng.node_loss(h, d.y[:d.batch_size])
+        return eng.optimise(loss)
+
+    def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
+        return self.engine.predict(splits)
