@@ -93,9 +93,10 @@ def performance_table(agg, dataset: str) -> Table:
         dataset: which dataset's groups to show.
 
     Returns:
-        a :class:`Table` whose cells are ``"mean ± std (n=seeds)"`` in percent, ``"OOM"``,
-        ``"failed"`` (with ``(k/k)`` when k > 1 trials all failed) or ``"—"`` (not run); the frame
-        has one row per group with ``test_mean, test_std`` in [0, 1] and ``best``.
+        a :class:`Table` whose cells are ``"mean ± std (n=seeds)"`` in percent (``"…; 1 OOM)"``
+        when some seeds did not complete), ``"OOM"`` / ``"failed"`` when none did (``"OOM (k/n)"``
+        when n > 1 trials were tried), or ``"—"`` (not run); the frame has one row per group with
+        ``test_mean, test_std`` in [0, 1] and ``best``.
     """
     sub = agg[agg["dataset"] == dataset]
     metric = next((m for m in sub["metric"] if m), "metric")
