@@ -156,9 +156,16 @@ _RESOURCES = [
 ]
 
 
-def _baseline(sub, backbone: str):
-    """The full_graph group for ``backbone``: most completed seeds, then the latest started."""
+def _baseline(sub, backbone: str, dataset_config: dict | None = None):
+    """The full_graph group for ``backbone`` on the same graph (same ``dataset_config``, e.g. the same
+    synthetic size) when there is one, else on any; most completed seeds, then the latest started."""
+    import json
+
     cand = sub[(sub["method"] == BASELINE) & (sub["backbone"] == backbone) & (sub["status"] == "completed")]
+    same = [json.dumps((c or {}).get("dataset_config"), sort_keys=True) == json.dumps(dataset_config, sort_keys=True)
+            for c in cand["config"]]
+    if any(same):
+        cand = cand[same]
     if cand.empty:
         return None
     return cand.sort_values(["n_completed", "last_started_at"]).iloc[-1]
@@ -190,7 +197,7 @@ def resources_table(agg, dataset: str) -> Table:
     rows, records = [], []
     for variant in _row_order(sub):
         for _, row in sub[sub["variant"] == variant].sort_values("backbone").iterrows():
-            base = _baseline(sub, row["backbone"])
+            base = _baseline(sub, row["backbone"], (row["config"] or {}).get("dataset_config"))
             cells = [Cell(variant, kind="label"), Cell(row["backbone"], kind="label")]
             record = {"dataset": dataset, "method": row["method"], "variant": variant, "backbone": row["backbone"],
                       "config_hash": row["config_hash"], "status": row["status"], "n_completed": row["n_completed"]}

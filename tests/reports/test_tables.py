@@ -124,6 +124,10 @@ def test_scaling_points(agg):
 
     assert [r[0].text for r in performance_table(agg, "synthetic").rows] == [
         "full_graph · num_nodes=500", "full_graph · num_nodes=1000", "full_graph · num_nodes=2000"]
+    # each size is compared with full_graph on the same graph, not on another size
+    assert {r[0].text: r[3].text for r in resources_table(agg, "synthetic").rows} == {
+        "full_graph · num_nodes=500": "50 (1.00×)", "full_graph · num_nodes=1000": "100 (1.00×)",
+        "full_graph · num_nodes=2000": "200 (1.00×)"}
     fig, frame = scaling_figure(agg)
     assert fig is not None
     assert frame["num_nodes"].tolist() == [500, 1000, 2000]
