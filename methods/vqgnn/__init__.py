@@ -30,8 +30,9 @@ class VQGNN:
     ``Batch.num_nodes`` is ``b`` (codewords are not counted); ``Batch.num_messages`` is the
     intra-batch messages plus the largest layer's batch-to-codeword non-zeros.  Budgets:
     ``nodes_per_batch`` sets ``b``; ``messages_per_batch = M`` sets ``b = M / (m'/n)`` with ``m'``
-    the non-zeros of the convolution matrix, a conservative choice (every message of a batch node
-    is intra-batch or merged into a codeword entry, so a batch passes at most ``M``).
+    the non-zeros of the convolution matrix: every message of a batch node is intra-batch or
+    merged into a codeword entry, so a random batch passes at most ``M`` messages on average
+    (one batch may pass more when its nodes have high degrees; cluster batches vary in size).
 
     Backbones gcn, sage, gat; transductive and inductive node classification and link prediction.
     """

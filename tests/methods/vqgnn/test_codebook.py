@@ -1,0 +1,93 @@
+"""VQ-GNN codebooks: the EMA update formula, error falling with k (Theorem 2), k > batch."""
+from __future__ import annotations
+
+import torch
+
+from gnnbench.methods.vqgnn.batching import conv_graph, epoch_batches
+from gnnbench.methods.vqgnn.codebook import Codebook
+
+
+def test_ema_update_equals_its_formula_by_hand():
+    book = Codebook(num_nodes=4, num_codewords=2, feat_dim=2, grad_dim=1, decay=0.5, whitening=False)
+    book.feat_sum.copy_(torch.tensor([[2.0, 0.0], [0.0, 4.0]]))
+    book.grad_sum.copy_(torch.tensor([[1.0], [2.0]]))
+    book.count.copy_(torch.tensor([[2.0, 2.0]]))
+    zf = torch.tensor([[3.0, 1.0], [5.0, 1.0], [0.0, 6.0]])
+    zg = torch.tensor([[1.0], [3.0], [4.0]])
+    codes = torch.tensor([[0, 0, 1]])
+    book.ema_update(torch.tensor([0, 1, 2]), zf, zg, codes=codes)
+    # N_0 = .5*2 + .5*2 = 2;  M_0 = .5*[2,0] + .5*([3,1]+[5,1]) = [5, 1]  → codeword [2.5, .5]
+    # N_1 = .5*2 + .5*1 = 1.5; M_1 = .5*[0,4] + .5*[0,6] = [0, 5]        → codeword [0, 10/3]
+    assert torch.allclose(book.count, torch.tensor([[2.0, 1.5]]))
+    assert torch.allclose(book.feature_codewords(), torch.tensor([[2.5, 0.5], [0.0, 10 / 3]]))
+    # gradients: M_0 = .5*1 + .5*(1+3) = 2.5 → 1.25; M_1 = .5*2 + .5*4 = 3 → 2
+    assert torch.allclose(book.gradient_codewords(), torch.tensor([[1.25], [2.0]]))
+    assert book.assign[0, :3].tolist() == [0, 0, 1]
+
+
+def test_nearest_codeword_in_joint_space():
+    book = Codebook(num_nodes=2, num_codewords=2, feat_dim=1, grad_dim=1, whitening=False)
+    book.feat_sum.copy_(torch.tensor([[0.0], [0.0]]))
+    book.grad_sum.copy_(torch.tensor([[0.0], [10.0]]))
+    codes = book.nearest(torch.tensor([[0.0]]), torch.tensor([[9.0]]))
+    assert codes.tolist() == [[1]]
+
+
+def _relative_error(k: int) -> float:
+    from gnnbench.backbones.sage import SAGE
+    from gnnbench.methods.vqgnn.model import VQModel
+
+    g = torch.Generator().manual_seed(0)
+    n = 200
+    ei = torch.randint(0, n, (2, 1200), generator=g)
+    x = torch.randn(n, 3, generator=g) @ torch.randn(3, 16, generator=g)  # low-dimensional structure
+    torch.manual_seed(0)
+    stack = SAGE(SAGE.Config(hidden_channels=8, dropout=0.0)).build(16, 4)
+    exact = stack(x, ei).detach()
+    model = VQModel(stack, n, k, None, 0.99, False)
+    model.initialise(x, ei, 0.25, kmeans_iters=10, generator=torch.Generator().manual_seed(0))
+    cg = conv_graph(ei, n, "sage")
+    out = model.infer(x, epoch_batches(cg, list(torch.randperm(n, generator=g).split(50))))
+    return float((out - exact).norm() / exact.norm())
+
+
+def test_forward_error_falls_as_k_grows():
+    errors = [_relative_error(k) for k in (2, 8, 32, 128)]
+    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.5 * errors[0]
+
+
+def test_more_codewords_than_batch_nodes_does_not_crash(synthetic):
+    from gnnbench.backbones.gcn import GCN
+    from gnnbench.config import BudgetConfig, TrainConfig
+    from gnnbench.methods.vqgnn import VQGNN
+
+    ds = synthetic(num_nodes=60)
+    method = VQGNN(VQGNN.Config(num_codewords=100, batch_size=16, warmup_epochs=0, kmeans_iters=2),
+                   GCN(), TrainConfig(), BudgetConfig())
+    method.setup(ds, torch.device("cpu"))
+    for epoch in (1, 2):
+        for batch in method.batches(epoch):
+            assert batch.num_nodes <= 16
+            assert torch.isfinite(torch.tensor(method.train_step(batch)))
+    scores = method.predict(["valid"])["valid"].scores
+    assert scores.shape == (ds.split["valid"].numel(), 3) and torch.isfinite(scores).all()
+
+
+def test_product_vq_groups_and_budget(synthetic):
+    from gnnbench.backbones.sage import SAGE
+    from gnnbench.config import BudgetConfig, TrainConfig
+    from gnnbench.methods.vqgnn import VQGNN
+
+    ds = synthetic()
+    method = VQGNN(VQGNN.Config(num_codewords=8, group_size=4, batching="cluster"), SAGE(),
+                   TrainConfig(), BudgetConfig(messages_per_batch=600))
+    method.cache_dir = None
+    method.setup(ds, torch.device("cpu"))
+    assert [b.groups for b in method.model.books] == [4, 3]  # 16/4 groups; 64 cols capped by 3 outputs
+    for batch in method.batches(2):  # cluster batches
+        method.train_step(batch)
+    method = VQGNN(VQGNN.Config(num_codewords=8), SAGE(), TrainConfig(), BudgetConfig(messages_per_batch=600))
+    method.setup(ds, torch.device("cpu"))
+    messages = [b.num_messages for b in method.batches(1)]
+    assert sum(messages) / len(messages) <= 600  # the budget holds on average over random batches
