@@ -136,6 +136,7 @@ def scaling_figure(agg):
     only in ``dataset_config.num_nodes`` / ``num_edges`` / ``avg_degree`` / ``preset``).
     """
     import pandas as pd
+    from matplotlib.ticker import NullFormatter
 
     sub = agg[(agg["dataset"] == "synthetic") & (agg["status"] == "completed") & agg["num_nodes"].notna()]
     if sub.empty:
@@ -159,6 +160,7 @@ def scaling_figure(agg):
     for ax, ylabel in ((ax_t, "epoch time (s)"), (ax_m, mem_label)):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of short decades overlap
         ax.set_xlabel("nodes in the synthetic graph")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
