@@ -1,0 +1,125 @@
+"""VQ-GNN against the baselines on the synthetic ogbn-arxiv-shaped graph; prints JSON.
+
+1. Inference time (seconds): VQ-GNN's mini-batch inference through the codewords
+   (:meth:`gnnbench.methods.vqgnn.model.VQModel.infer`) against layer-wise full-neighbour inference
+   (:func:`gnnbench.methods.sampling.inference.layerwise_inference`, the PyG/OGB standard), same
+   backbone, same batch size, untrained weights (the time does not depend on their values).
+2. Peak memory at equal messages per batch (Table 3 of Ding et al. 2021: 1.5M messages): one
+   ``gnnbench run`` per method with ``budget.messages_per_batch``, each in its own process; the
+   runner measures ``peak_gpu_allocated_bytes`` (CUDA) and ``peak_cpu_rss_bytes``.  Methods whose
+   plugin is missing or fails are reported with their error.
+
+Usage::
+
+    python benchmarks/bench_vqgnn.py --backbone sage --messages 1500000 --epochs 1
+    python benchmarks/bench_vqgnn.py --num-nodes 20000   # a smaller graph of the same density
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+METHODS = ["vqgnn", "ns_sage", "cluster_gcn", "graphsaint_rw"]
+
+
+def _dataset_sets(args) -> list[str]:
+    if args.num_nodes is None:
+        return ["dataset.preset=\"arxiv\""]
+    return [f"dataset.num_nodes={args.num_nodes}", "dataset.avg_degree=13.77",
+            "dataset.num_features=128", "dataset.num_classes=40"]
+
+
+def inference_times(args) -> dict:
+    import torch
+
+    from gnnbench.backbones.base import GNNStack  # noqa: F401
+    from gnnbench import registry
+    from gnnbench.datasets.synthetic import Synthetic
+    from gnnbench.methods.sampling.inference import layerwise_inference
+    from gnnbench.methods.vqgnn.batching import conv_graph, epoch_batches
+    from gnnbench.methods.vqgnn.model import VQModel
+
+    cfg = Synthetic.Config(preset="arxiv") if args.num_nodes is None else Synthetic.Config(
+        num_nodes=args.num_nodes, avg_degree=13.77, num_features=128, num_classes=40)
+    ds = Synthetic(cfg).load(None, None)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    g = ds.graph
+    bb = registry.load("backbones", args.backbone)
+    torch.manual_seed(0)
+    stack = bb(bb.Config()).build(ds.num_features, ds.num_outputs).to(device).eval()
+    x, ei = g.x.to(device), g.edge_index.to(device)
+    n = x.size(0)
+    model = VQModel(stack, n, args.num_codewords, None, 0.99, False).to(device).eval()
+    model.initialise(x, ei, args.batch_size / n, 2, torch.Generator().manual_seed(0))
+    nbs = epoch_batches(conv_graph(ei, n, stack.kind), list(torch.randperm(n).split(args.batch_size)))
+
+    def clock(fn) -> float:
+        best = float("inf")
+        for _ in range(args.repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    return {"device": str(device), "num_nodes": n, "num_edges": int(ei.size(1)),
+            "batch_size": args.batch_size, "num_codewords": args.num_codewords,
+            "vqgnn_inference_s": clock(lambda: model.infer(x, nbs)),
+            "layerwise_full_neighbour_inference_s": clock(
+                lambda: layerwise_inference(stack, x, ei, args.batch_size))}
+
+
+def peak_memory(args) -> dict:
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in METHODS:
+            db = Path(tmp) / f"{method}.db"
+            cmd = [sys.executable, "-c", "from gnnbench.cli import main; main()", "run", "-m", method,
+                   "-b", args.backbone, "--seeds", "0", "--db", str(db),
+                   "--set", f"train.epochs={args.epochs}",
+                   "--set", f"budget.messages_per_batch={args.messages}"]
+            for s in _dataset_sets(args):
+                cmd += ["--set", s]
+            run = subprocess.run(cmd, capture_output=True, text=True)
+            res = subprocess.run([sys.executable, "-c", "from gnnbench.cli import main; main()", "results",
+                                  "--db", str(db), "--format", "json"], capture_output=True, text=True)
+            try:
+                row = json.loads(res.stdout)[0]
+            except (json.JSONDecodeError, IndexError):
+                out[method] = {"status": "not run", "error": (run.stderr or run.stdout)[-500:]}
+                continue
+            out[method] = {k: row.get(k) for k in (
+                "status", "peak_gpu_allocated_bytes", "peak_cpu_rss_bytes", "messages_per_batch_mean",
+                "nodes_per_batch_mean", "epoch_time_s", "inference_time_s", "test_metric")}
+            if row.get("status") != "completed":
+                out[method]["error"] = (row.get("error") or "")[-500:]
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backbone", default="sage", choices=["gcn", "sage", "gat"])
+    p.add_argument("--num-nodes", type=int, default=None, help="default: the arxiv preset (169,343)")
+    p.add_argument("--batch-size", type=int, default=85_000 // 8)
+    p.add_argument("--num-codewords", type=int, default=256)
+    p.add_argument("--messages", type=int, default=1_500_000)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--skip-memory", action="store_true")
+    args = p.parse_args()
+    report = {"backbone": args.backbone, "inference": inference_times(args)}
+    if not args.skip_memory:
+        report["peak_memory_at_equal_messages"] = {"messages_per_batch": args.messages, **peak_memory(args)}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
