@@ -1,1 +1,178 @@
-"""Low-bit quantized deep GNNs with smoothness-aware message propagation (Wang et al., CIKM 2023)."""
+"""Low-bit quantized deep GNNs with smoothness-aware message propagation (Wang et al., CIKM 2023).
+
+The plugin class lives here without importing torch; the quantizers (:mod:`.quantizer`), bit
+packing (:mod:`.packing`), smoothness-aware propagation (:mod:`.smp`), the model (:mod:`.model`)
+and the integer-kernel inference (:mod:`.int8`) are imported lazily.
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gnnbench.types import Batch, Prediction, Task
+
+__all__ = ["LowBit"]
+
+
+class LowBit:
+    """Quantization-aware full-graph training at INT8/INT4/INT2 with learned ranges and
+    smoothness-aware message propagation (Wang, Eravci, Guliyev & Ferhatosmanoglu, "Low-bit
+    Quantization for Deep Graph Neural Networks with Smoothness-aware Message Propagation",
+    CIKM 2023, arXiv 2308.14949).
+
+    The model is built from the ``gcn`` or ``sage`` backbone's ``num_layers`` (up to 64),
+    ``hidden_channels`` and ``dropout``; every stage (layer inputs and outputs, weights, messages,
+    aggregates) is fake-quantized at ``bits`` with a learned range per tensor role (STE, initialised
+    by an error-minimising search on the first batch), see :mod:`.model`.  With ``smp`` each
+    layer's propagation is the smoothness-aware one of :mod:`.smp`.  One batch per epoch: the whole
+    graph, as ``full_graph``.  ``report()`` gives the packed model size in bytes.
+
+    Node tasks only (transductive and inductive); link prediction is not supported.
+    """
+
+    description: ClassVar[str] = ("low-bit (INT8/4/2) quantization-aware GNN with learned ranges and "
+                                  "smoothness-aware message propagation (Wang et al. 2023)")
+    supported_backbones: ClassVar[frozenset[str] | None] = frozenset({"gcn", "sage"})
+    supported_tasks: ClassVar[frozenset[Task]] = frozenset({Task.NODE_TRANSDUCTIVE, Task.NODE_INDUCTIVE})
+    unsupported_reasons: ClassVar[dict[str, str]] = {
+        "gat": "its quantized layers implement GCN and SAGE-Mean convolutions only"}
+
+    class Config(BaseModel):
+        """Options of ``lowbit``.
+
+        Args:
+            bits: bit width of every quantized stage: 8, 4, 2, or 32 for the unquantized FP32
+                reference (default 8).
+            smp: smoothness-aware message propagation in every layer (default ``True``).
+            smp_steps: differential-multiplier iterations per layer (default 4).
+            smp_lambda: λ, weight of the smoothing term ``tr(HᵀLH)`` (default 1.0).
+            smp_eps: ε, allowed relative drop of the neighbour dissimilarity per layer (default 0.5).
+            smp_eta: η, primal step (default 0.25).
+            smp_rho: ρ, multiplier step (default 10.0).
+            smp_mu_max: cap of the multiplier (default 2.0).
+            integer_inference: ``predict`` runs the integer kernels of :mod:`.int8` (int8 × int8 →
+                int32 matrix products; INT4/INT2 codes run on the same kernels) instead of
+                fake-quantized float (default ``False``; bits = 32 ignores it).
+        """
+
+        model_config = ConfigDict(frozen=True, extra="forbid")
+        bits: Literal[2, 4, 8, 32] = 8
+        smp: bool = True
+        smp_steps: int = Field(4, ge=1, le=64)
+        smp_lambda: float = Field(1.0, ge=0)
+        smp_eps: float = Field(0.5, ge=0, lt=1)
+        smp_eta: float = Field(0.25, gt=0)
+        smp_rho: float = Field(10.0, ge=0)
+        smp_mu_max: float = Field(2.0, ge=0)
+        integer_inference: bool = False
+
+    def __init__(self, config, backbone, train, budget):
+        self.config, self.backbone, self.train, self.budget = config, backbone, train, budget
+
+    def smp_config(self):
+        """The :class:`~.smp.SMPConfig` of this configuration, or ``None`` without SMP."""
+        from .smp import SMPConfig
+
+        c = self.config
+        if not c.smp:
+            return None
+        return SMPConfig(lam=c.smp_lambda, eps=c.smp_eps, steps=c.smp_steps, eta=c.smp_eta,
+                         rho=c.smp_rho, mu_max=c.smp_mu_max)
+
+    def build(self, in_channels: int, out_channels: int):
+        """The :class:`~.model.QuantGNN` for the backbone's depth, width and dropout.
+
+        Raises:
+            ValueError: the backbone is neither ``gcn`` nor ``sage``.
+        """
+        from gnnbench.backbones.base import layer_channels
+
+        from .model import QuantGNN
+
+        kind = getattr(self.backbone.build(1, 1), "kind", None)
+        if kind not in ("gcn", "sage"):
+            raise ValueError(f"lowbit builds gcn or sage models, not backbone {type(self.backbone).__name__!r}; "
+                             f"use -b gcn or -b sage")
+        c = self.backbone.config
+        channels = layer_channels(in_channels, c.hidden_channels, out_channels, c.num_layers)
+        return QuantGNN(kind, channels, self.config.bits, c.dropout, self.smp_config())
+
+    def setup(self, dataset, device) -> None:
+        import torch
+
+        from .model import GraphOperators
+
+        self.dataset, self.device = dataset, device
+        self.model = self.build(dataset.num_features, dataset.num_outputs).to(device)
+        g = dataset.graph.to(device)
+        self.x, self.y = g.x, g.y
+        self.ops = GraphOperators.build(g.edge_index, g.num_nodes, self.model.kind)
+        self.num_nodes, self.num_edges = int(g.num_nodes), int(g.num_edges)
+        self.train_idx = dataset.split["train"].to(device)
+        ranges = [p for n, p in self.model.named_parameters() if n.endswith("alpha")]
+        weights = [p for n, p in self.model.named_parameters() if not n.endswith("alpha")]
+        # no weight decay on the learned ranges: it would shrink them towards clipping everything
+        self.optimizer = torch.optim.Adam(
+            [{"params": weights, "weight_decay": self.train.weight_decay},
+             {"params": ranges, "weight_decay": 0.0}], lr=self.train.lr)
+        self._eval_ops: dict[int, object] = {}
+
+    def batches(self, epoch: int):
+        steps = self.config.smp_steps if self.config.smp else 1
+        yield Batch(data=None, num_nodes=self.num_nodes, num_messages=self.num_edges * steps)
+
+    def train_step(self, batch: Batch) -> float:
+        from gnnbench.tasks import node_loss
+
+        self.model.train()
+        self.optimizer.zero_grad()
+        out = self.model(self.x, self.ops)
+        idx = self.train_idx
+        loss = node_loss(out[idx], self.y[idx], self.dataset.info.multilabel)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def _operators(self, graph):
+        from .model import GraphOperators
+
+        if graph is self.dataset.graph:
+            return self.x, self.ops
+        key = id(graph)
+        if key not in self._eval_ops:
+            g = graph.to(self.device)
+            self._eval_ops[key] = (g.x, GraphOperators.build(g.edge_index, g.num_nodes, self.model.kind))
+        return self._eval_ops[key]
+
+    def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
+        import torch
+
+        self.model.eval()
+        use_int = self.config.integer_inference and self.config.bits < 32
+        out: dict[str, Prediction] = {}
+        cache: dict[int, torch.Tensor] = {}
+        with torch.no_grad():
+            if use_int:
+                from .int8 import IntegerGNN
+
+                engine = IntegerGNN(self.model)
+            for split in splits:
+                graph = self.dataset.graph_for(split)
+                if id(graph) not in cache:
+                    x, ops = self._operators(graph)
+                    cache[id(graph)] = engine(x, ops) if use_int else self.model(x, ops)
+                out[split] = Prediction(scores=cache[id(graph)][self.dataset.split[split].to(self.device)])
+        return out
+
+    def report(self) -> dict:
+        """Facts for the trial's ``extra``: bits, packed model size in bytes, FP32 size in bytes,
+        and with SMP the mean constraint residual at each DMM step of the last forward pass."""
+        from .model import model_size_bytes
+
+        fp32 = 4 * sum(p.numel() for n, p in self.model.named_parameters() if not n.endswith("alpha"))
+        facts = {"bits": self.config.bits, "model_size_bytes": model_size_bytes(self.model),
+                 "fp32_model_size_bytes": fp32, "smp": self.config.smp}
+        if self.model.residuals is not None:
+            facts["smp_residual_per_step"] = [float(v) for v in self.model.residuals.mean(0)]
+        return facts
