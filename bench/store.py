@@ -150,6 +150,15 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _running_row(run_id: str, config, config_hash: str, sweep_id: str | None) -> Trial:
+    """The ``running`` row of a trial about to start in this process."""
+    return Trial(run_id=run_id, sweep_id=sweep_id, method=config.method, backbone=config.backbone,
+                 dataset=config.dataset, seed=config.seed, status="running",
+                 config=config.model_dump(mode="json"), config_hash=config_hash,
+                 started_at=datetime.now(timezone.utc).isoformat(),
+                 runner_host=socket.gethostname(), runner_pid=os.getpid())
+
+
 class Store:
     """The results store at ``url`` (see :func:`resolve_url`), created and versioned on open.
 
@@ -198,11 +207,7 @@ class Store:
         """Insert a ``running`` row for a trial about to start; returns its ``run_id``."""
         run_id = uuid.uuid4().hex
         with Session(self.engine) as s, s.begin():
-            s.add(Trial(run_id=run_id, sweep_id=sweep_id, method=config.method, backbone=config.backbone,
-                        dataset=config.dataset, seed=config.seed, status="running",
-                        config=config.model_dump(mode="json"), config_hash=config_hash,
-                        started_at=datetime.now(timezone.utc).isoformat(),
-                        runner_host=socket.gethostname(), runner_pid=os.getpid()))
+            s.add(_running_row(run_id, config, config_hash, sweep_id))
         return run_id
 
     def finish_trial(self, run_id: str, record: dict[str, Any]) -> None:
@@ -237,11 +242,7 @@ class Store:
             for status, host, pid, started in rows:
                 if status == "completed" or is_live(host, pid, started):
                     return None
-            s.add(Trial(run_id=run_id, sweep_id=sweep_id, method=config.method, backbone=config.backbone,
-                        dataset=config.dataset, seed=config.seed, status="running",
-                        config=config.model_dump(mode="json"), config_hash=config_hash,
-                        started_at=datetime.now(timezone.utc).isoformat(),
-                        runner_host=socket.gethostname(), runner_pid=os.getpid()))
+            s.add(_running_row(run_id, config, config_hash, sweep_id))
         return run_id
 
     def interrupt_dead(self, is_live: Callable[[str | None, int | None, str | None], bool]) -> list[str]:
