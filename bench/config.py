@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 
 __all__ = ["TrainConfig", "BudgetConfig", "TrialConfig", "load_toml", "parse_set", "apply_sets",
-           "format_validation_error", "config_hash", "SECTION_ALIASES"]
+           "format_validation_error", "config_hash", "SECTION_ALIASES", "set_path"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -168,16 +168,25 @@ def parse_set(item: str) -> tuple[list[str], Any]:
     return path, _parse_value(value.strip())
 
 
+def set_path(data: dict[str, Any], path, value: Any, where: str, noun: str = "section") -> None:
+    """Set ``data[path[0]][path[1]]…`` to ``value`` in place, creating the tables on the way.
+
+    Raises:
+        ConfigError: a step of ``path`` is a value, not a table (``where`` names the source).
+    """
+    node = data
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{where}: '{part}' is a value, not a {noun}")
+        node = child
+    node[path[-1]] = value
+
+
 def apply_sets(data: dict[str, Any], items: list[str]) -> dict[str, Any]:
     """Apply ``--set`` overrides to raw config ``data`` (a new dict is returned)."""
     out = json.loads(json.dumps(data))  # deep copy of plain data
     for item in items:
         path, value = parse_set(item)
-        node = out
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set '{item}': '{part}' is a value, not a section")
-            node = child
-        node[path[-1]] = value
+        set_path(out, path, value, f"--set '{item}'")
     return out

@@ -58,7 +58,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import SECTION_ALIASES, TrialConfig, format_validation_error
+from .config import SECTION_ALIASES, TrialConfig, format_validation_error, set_path
 from .errors import ConfigError, GnnbenchError, UnsupportedError
 
 __all__ = ["SweepTrial", "Skipped", "Sweep", "expand", "parse_memory", "is_live", "check_datasets",
@@ -204,13 +204,7 @@ def _applies(path: tuple[str, ...], method: str, backbone: str, dataset: str) ->
 def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     if path[0] in _PLUGIN_SECTIONS:
         path = (path[0],) + path[2:]  # drop the plugin name: the trial's section is the plugin's own
-    node = data
-    for part in path[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"grid key '{'.'.join(path)}': '{part}' is a value, not a table")
-        node = child
-    node[path[-1]] = value
+    set_path(data, path, value, f"grid key '{'.'.join(path)}'", noun="table")
 
 
 def expand(raw: dict[str, Any], default_name: str) -> Sweep:
