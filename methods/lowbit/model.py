@@ -1,15 +1,18 @@
-"""The quantization-aware GNN of ``lowbit``: GCN or SAGE-Mean layers with every stage fake-quantized
-and optional smoothness-aware message propagation (Wang et al., CIKM 2023).
+"""The quantization-aware GNN of ``lowbit``: GCN or SAGE-Mean layers with every stage fake-quantized,
+optionally followed by smoothness-aware propagation layers (Wang et al., CIKM 2023).
 
-Layer ``i`` (``x`` its input, the previous layer's output after σ) computes, with ``Q_r`` the
-learned quantizer of role ``r`` (:class:`~.quantizer.LearnedQuantizer`):
+Convolution layer ``i`` (``x`` its input, the previous layer's output after σ) computes, with
+``Q_r`` the learned quantizer of role ``r`` (:class:`~.quantizer.LearnedQuantizer`):
 
     x̃ = dropout(Q_in(x))                     layer input / previous layer's output
     Z  = x̃ · Q_w(W)ᵀ                          transformed input (weights per output channel)
-    GCN:   H = Q_agg(Â · Q_msg(Z)) + b         plain propagation, or
-           H = Q_agg(SMP(Z)) + b               smoothness-aware propagation (:mod:`.smp`)
-    SAGE:  H = Q_agg(D⁻¹A · Q_msg(x̃ Q_w(W_l)ᵀ)) + x̃ Q_wr(W_r)ᵀ + b, then SMP(H) if enabled
+    GCN:   H = Q_agg(Â · Q_msg(Z)) + b
+    SAGE:  H = Q_agg(D⁻¹A · Q_msg(x̃ Q_w(W_l)ᵀ)) + x̃ Q_wr(W_r)ᵀ + b
     output σ(H) for hidden layers (quantized as the next layer's input), H for the last.
+
+With SMP, a model of depth ``L`` is ``min(L, 2)`` such convolution layers (the transform) and
+``L − 2`` smoothness-aware propagation layers (:mod:`.smp`) on their output, each with its own
+message and aggregate quantizers; a model of depth 2 is the same with or without SMP.
 
 Messages are quantized at the node that sends them (``Q_msg(Z)`` before the sparse product), which
 quantizes every per-edge message ``Â_ij · Z_j`` up to its float edge weight without materialising
@@ -25,10 +28,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .packing import pack, packed_nbytes
-from .quantizer import LearnedQuantizer, quantize_int, qrange
-from .smp import SMPConfig, conv_matrix, smoothness, smp_solve, spmm
+from .quantizer import LearnedQuantizer, qrange, quantize_int
+from .smp import SMPConfig, conv_matrix, smp_solve, spmm
 
-__all__ = ["GraphOperators", "QuantLayer", "QuantGNN", "packed_weights", "model_size_bytes"]
+__all__ = ["GraphOperators", "PropagationQuantizers", "QuantGNN", "QuantLayer", "model_size_bytes", "packed_weights"]
 
 
 @dataclass
@@ -44,7 +47,7 @@ class GraphOperators:
     gcn: Tensor
 
     @classmethod
-    def build(cls, edge_index: Tensor, num_nodes: int, kind: str) -> "GraphOperators":
+    def build(cls, edge_index: Tensor, num_nodes: int, kind: str) -> GraphOperators:
         """Build from ``edge_index: [2, E]`` for backbone ``kind`` (``"gcn"`` or ``"sage"``)."""
         gcn = conv_matrix(edge_index, num_nodes, "gcn")
         conv = gcn if kind == "gcn" else conv_matrix(edge_index, num_nodes, "mean")
@@ -58,15 +61,14 @@ class QuantLayer(torch.nn.Module):
         kind: ``"gcn"`` or ``"sage"``.
         in_channels, out_channels: widths.
         bits: 2, 4, 8 or 32 (no quantization).
-        smp: SMP constants, or ``None`` for plain propagation.
 
     Shapes:
         x: ``[N, in_channels]`` → ``[N, out_channels]`` (before σ).
     """
 
-    def __init__(self, kind: str, in_channels: int, out_channels: int, bits: int, smp: SMPConfig | None):
+    def __init__(self, kind: str, in_channels: int, out_channels: int, bits: int):
         super().__init__()
-        self.kind, self.bits, self.smp = kind, bits, smp
+        self.kind, self.bits = kind, bits
         self.weight = torch.nn.Parameter(torch.empty(out_channels, in_channels))
         self.bias = torch.nn.Parameter(torch.zeros(out_channels))
         self.q_in = LearnedQuantizer(bits)
@@ -76,9 +78,6 @@ class QuantLayer(torch.nn.Module):
         if kind == "sage":
             self.weight_root = torch.nn.Parameter(torch.empty(out_channels, in_channels))
             self.q_wr = LearnedQuantizer(bits, per_channel=True, channels=out_channels)
-            if smp is not None:
-                self.q_smp = LearnedQuantizer(bits)
-        self.register_buffer("mu", torch.zeros(()))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -94,69 +93,78 @@ class QuantLayer(torch.nn.Module):
             out.append(("weight_root", self.weight_root, self.q_wr))
         return out
 
-    def propagate(self, z: Tensor, ops: GraphOperators, s_prev: Tensor) -> tuple[Tensor, Tensor | None]:
-        """The aggregation of ``z: [N, D]`` (before ``Q_agg``): ``Â·Q_msg(z)`` or SMP; and SMP's residuals."""
-        if self.smp is None:
-            return spmm(ops.conv, self.q_msg(z)), None
-        h, mu, res = smp_solve(z, ops.gcn, s_prev, self.smp, self.mu, quant=self.q_msg)
-        if self.training:
-            self.mu.copy_(mu)
-        return h, res
-
-    def forward(self, x: Tensor, ops: GraphOperators, s_prev: Tensor, dropout: float
-                ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, ops: GraphOperators, dropout: float) -> Tensor:
         x = F.dropout(self.q_in(x), dropout, self.training)
         z = x @ self.q_w(self.weight).t()
-        if self.kind == "gcn":
-            h, res = self.propagate(z, ops, s_prev)
-            return self.q_agg(h) + self.bias, res
         agg = self.q_agg(spmm(ops.conv, self.q_msg(z)))
-        h = agg + x @ self.q_wr(self.weight_root).t() + self.bias
-        if self.smp is None:
-            return h, None
-        h, mu, res = smp_solve(h, ops.gcn, s_prev, self.smp, self.mu, quant=self.q_smp)
-        if self.training:
-            self.mu.copy_(mu)
-        return h, res
+        if self.kind == "gcn":
+            return agg + self.bias
+        return agg + x @ self.q_wr(self.weight_root).t() + self.bias
+
+
+class PropagationQuantizers(torch.nn.Module):
+    """The message and aggregate quantizers of one smoothness-aware propagation layer."""
+
+    def __init__(self, bits: int):
+        super().__init__()
+        self.q_msg = LearnedQuantizer(bits)
+        self.q_agg = LearnedQuantizer(bits)
 
 
 class QuantGNN(torch.nn.Module):
-    """A stack of :class:`QuantLayer` s: ``x ← σ(layer_i(x))``, no σ after the last.
+    """Convolution layers ``x ← σ(layer_i(x))`` (no σ after the last), then SMP layers if any.
 
     Args:
         kind: ``"gcn"`` or ``"sage"``.
-        channels: ``(in, out)`` of each layer (:func:`gnnbench.backbones.base.layer_channels`).
+        channels: ``(in, out)`` of each convolution layer
+            (:func:`gnnbench.backbones.base.layer_channels`).
         bits: 2, 4, 8 or 32.
-        dropout: dropout on each layer's input.
-        smp: SMP constants, or ``None`` for plain propagation.
+        dropout: dropout on each convolution layer's input.
+        smp: SMP constants, or ``None`` for none.
+        smp_layers: number of propagation layers after the convolutions (needs ``smp``).
 
     Attributes:
-        residuals: after a forward pass with SMP, the constraint residuals ``[L, steps]`` (detached).
+        residuals: after a forward pass with SMP layers, the constraint residuals ``[K]``
+            (detached), ``None`` otherwise.
+
+    Raises:
+        ValueError: unknown ``kind``, or ``smp_layers > 0`` without ``smp``.
 
     Shapes:
         x: ``[N, in]`` → logits ``[N, out]``; ``ops`` built for the same ``N``.
     """
 
     def __init__(self, kind: str, channels: list[tuple[int, int]], bits: int, dropout: float,
-                 smp: SMPConfig | None):
+                 smp: SMPConfig | None = None, smp_layers: int = 0):
         super().__init__()
         if kind not in ("gcn", "sage"):
             raise ValueError(f"kind={kind!r} is not supported by lowbit; choose 'gcn' or 'sage'")
+        if smp_layers and smp is None:
+            raise ValueError(f"smp_layers={smp_layers} needs SMP constants; pass smp=SMPConfig() or smp_layers=0")
         self.kind, self.bits, self.dropout, self.smp = kind, bits, dropout, smp
-        self.layers = torch.nn.ModuleList(QuantLayer(kind, i, o, bits, smp) for i, o in channels)
+        self.layers = torch.nn.ModuleList(QuantLayer(kind, i, o, bits) for i, o in channels)
+        self.propagation = torch.nn.ModuleList(PropagationQuantizers(bits) for _ in range(smp_layers))
         self.residuals: Tensor | None = None
 
-    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
-        s_prev = x.new_zeros(())  # the first layer's constraint is inactive: it bounds *changes*
-        residuals = []
+    def convolve(self, x: Tensor, ops: GraphOperators) -> Tensor:
+        """The convolution layers: ``[N, in]`` → ``Z: [N, out]``."""
         for i, layer in enumerate(self.layers):
-            h, res = layer(x, ops, s_prev, self.dropout)
-            if res is not None:
-                residuals.append(res)
-                s_prev = smoothness(h.detach(), ops.gcn)
+            h = layer(x, ops, self.dropout)
             x = F.relu(h) if i < len(self.layers) - 1 else h
-        self.residuals = torch.stack(residuals) if residuals else None
         return x
+
+    def propagate(self, z: Tensor, ops: GraphOperators) -> Tensor:
+        """The SMP layers on ``z: [N, out]`` (identity without any); sets :attr:`residuals`."""
+        if not len(self.propagation):
+            self.residuals = None
+            return z
+        quants = [(p.q_msg, p.q_agg) for p in self.propagation]
+        h, _, res = smp_solve(z, ops.gcn, self.smp, len(quants), quantizers=quants)
+        self.residuals = res
+        return h
+
+    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
+        return self.propagate(self.convolve(x, ops), ops)
 
 
 @torch.no_grad()
@@ -195,4 +203,5 @@ def model_size_bytes(model: QuantGNN) -> int:
         total += 4 * layer.bias.numel()
         total += 4 * sum(m.alpha.numel() for n, m in layer.named_children()
                          if isinstance(m, LearnedQuantizer) and not n.startswith("q_w"))
+    total += 4 * sum(p.numel() for p in model.propagation.parameters())
     return total

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["pack", "unpack", "packed_nbytes"]
+__all__ = ["pack", "packed_nbytes", "unpack"]
 
 
 def _check_bits(bits: int) -> None:

@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["BITS", "qrange", "fake_quantize", "search_range", "LearnedQuantizer", "quantize_int"]
+__all__ = ["BITS", "LearnedQuantizer", "fake_quantize", "qrange", "quantize_int", "search_range"]
 
 #: supported bit widths; 32 means "not quantized" (the FP32 reference inside the method)
 BITS = (2, 4, 8, 32)
