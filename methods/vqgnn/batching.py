@@ -1,9 +1,11 @@
-"""Mini-batches of VQ-GNN: node batches, their three kinds of messages, and the sketches ``C̃ = C R``.
+"""Mini-batches of VQ-GNN: node batches and their three kinds of messages.
 
 Ding et al. 2021, Sec. 4, Fig. 2: for a batch ``B`` of ``b`` nodes the convolution matrix splits
 into intra-batch messages ``C_in`` (green, exact), messages from out-of-batch nodes ``C_out``
 (red, Eq. (6): replaced by ``C̃_out = C_out R``) and messages that batch nodes send to
-out-of-batch nodes (blue, Eq. (7): ``(C̃ᵀ)_out``, used in back-propagation only).
+out-of-batch nodes (blue, Eq. (7): ``(C̃ᵀ)_out``, used in back-propagation only).  ``C̃_out`` is
+kept in factored form: the red messages of ``C_out`` and the codeword tuples (rows of ``R``) of
+their distinct senders, so that a message costs one gather of a projected codeword.
 
 All index work is vectorised; an epoch's batches are found with two sorts of the edge list.
 """
@@ -14,8 +16,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["ConvGraph", "conv_graph", "NodeBatch", "Sketch", "epoch_batches", "sketch",
-           "random_node_batches", "cluster_node_batches"]
+__all__ = ["ConvGraph", "conv_graph", "NodeBatch", "epoch_batches", "random_node_batches",
+           "cluster_node_batches"]
 
 
 @dataclass
@@ -60,33 +62,20 @@ def conv_graph(edge_index: Tensor, num_nodes: int, kind: str) -> ConvGraph:
 
 
 @dataclass
-class Sketch:
-    """Rows of a sketch ``C̃ = C R`` restricted to a batch (Eq. (6)/(7)), deduplicated.
-
-    Shapes:
-        index: ``[U]`` local batch node of each entry; codes: ``[P, U]`` the codeword tuple;
-        weight: ``[U]`` summed convolution weights (for GAT: how many nodes the entry stands for).
-    """
-
-    index: Tensor
-    codes: Tensor
-    weight: Tensor
-
-    @property
-    def nnz(self) -> int:
-        return int(self.index.numel())
-
-
-@dataclass
 class NodeBatch:
     """One batch: its nodes and its green, red and blue messages (global ids where out-of-batch).
 
     Shapes:
         nodes: ``[b]`` global ids; in_src, in_dst: ``[E_in]`` local ids, in_w: ``[E_in]``.
         out_dst: ``[E_out]`` local receiver, out_src: ``[E_out]`` global sender, out_w.
-        bw_src: ``[E_bw]`` local sender, bw_dst: ``[E_bw]`` global receiver, bw_w = ``C[dst, src]``.
-        red, blue: per layer, the :class:`Sketch` es of ``C_out R⁽ˡ⁾`` and ``(Cᵀ)_out R⁽ˡ⁾``
-        (filled in by :func:`sketch` when the batch is drawn).
+        out_nodes: ``[U_out]`` the distinct out-of-batch senders; out_inv: ``[E_out]`` the
+        position of each red message's sender in ``out_nodes``.
+        bw_src: ``[E_bw]`` local sender, bw_dst: ``[E_bw]`` global receiver, bw_w = ``C[dst, src]``;
+        bw_nodes: ``[U_bw]`` the distinct out-of-batch receivers, bw_inv: ``[E_bw]``.
+        red, blue: per layer, the codeword tuples ``[P, U_out]`` of ``out_nodes`` (the rows of
+        ``R⁽ˡ⁾`` that ``C̃_out = C_out R⁽ˡ⁾`` needs, Eq. (6)) and ``[P, U_bw]`` of ``bw_nodes``
+        (``(Cᵀ)_out R⁽ˡ⁾``, Eq. (7)), read when the batch is drawn
+        (:meth:`~.model.VQModel.sketch_batch`).
     """
 
     nodes: Tensor
@@ -99,14 +88,24 @@ class NodeBatch:
     bw_src: Tensor
     bw_dst: Tensor
     bw_w: Tensor
+    out_nodes: Tensor | None = None
+    out_inv: Tensor | None = None
+    bw_nodes: Tensor | None = None
+    bw_inv: Tensor | None = None
     red: list = field(default_factory=list)
     blue: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.out_nodes is None:
+            self.out_nodes, self.out_inv = torch.unique(self.out_src, return_inverse=True)
+        if self.bw_nodes is None:
+            self.bw_nodes, self.bw_inv = torch.unique(self.bw_dst, return_inverse=True)
+
     @property
     def num_messages(self) -> int:
-        """Intra-batch messages plus the largest layer's batch-to-codeword entries."""
-        return int(self.in_src.numel()) + max((s.nnz for s in self.red), default=int(self.out_src.numel()))
+        """Messages of one layer: intra-batch (exact) plus out-of-batch (from codewords)."""
+        return int(self.in_src.numel()) + int(self.out_src.numel())
 
 
 def random_node_batches(num_nodes: int, batch_size: int, generator: torch.Generator | None = None) -> list[Tensor]:
@@ -159,34 +158,3 @@ def epoch_batches(cg: ConvGraph, batches: list[Tensor]) -> list[NodeBatch]:
             out_dst=local[cg.dst[eo]], out_src=cg.src[eo], out_w=cg.weight[eo],
             bw_src=local[cg.src[eb]], bw_dst=cg.dst[eb], bw_w=cg.weight[eb]))
     return out
-
-
-def sketch(index: Tensor, codes: Tensor, weight: Tensor, k: int) -> Sketch:
-    """Deduplicate entries ``(index[e], codes[:, e])`` summing ``weight``: the non-zeros of
-    ``C_out R`` (Sec. 4: ``C̃_out = C_out R``) for one layer's assignments.
-
-    Args:
-        index: ``[E]`` local batch node; codes: ``[P, E]`` codeword indices; weight: ``[E]``.
-        k: codewords per group.
-    """
-    P = codes.size(0)
-    if index.numel() == 0:
-        return Sketch(index, codes, weight)
-    span = int(index.max()) + 1
-    if span * float(k) ** P < 2 ** 62:
-        key = index.clone()
-        for g in range(P):
-            key = key * k + codes[g]
-        uniq, inv = torch.unique(key, return_inverse=True)
-        rest = uniq
-        cs = []
-        for g in reversed(range(P)):
-            cs.append(rest % k)
-            rest = rest // k
-        u_codes = torch.stack(cs[::-1]) if cs else codes.new_zeros((0, uniq.numel()))
-        u_index = rest
-    else:
-        uniq, inv = torch.unique(torch.cat([index[None], codes]), dim=1, return_inverse=True)
-        u_index, u_codes = uniq[0], uniq[1:]
-    w = torch.zeros(u_index.numel(), dtype=weight.dtype, device=weight.device).index_add_(0, inv, weight)
-    return Sketch(u_index, u_codes, w)

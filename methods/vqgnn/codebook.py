@@ -1,14 +1,18 @@
 """One GNN layer's VQ codebook: paired feature and gradient codewords, assignments, EMA updates.
 
 Ding et al., "VQ-GNN", NeurIPS 2021, Sec. 4 and Appendix E.  Layer ``l`` keeps ``k`` feature
-codewords ``X̃⁽ˡ⁾`` (rows ``[k, f_l]``) paired one-to-one with ``k`` gradient codewords ``G̃⁽ˡ⁺¹⁾``
-(rows ``[k, f_{l+1}]``) and the assignment ``R⁽ˡ⁾`` of every node (Eq. (5): ``R`` is one-hot per
-row, stored compactly as one int16/int32 codeword index per node and group).
+codewords ``X̃⁽ˡ⁾`` paired one-to-one with ``k`` gradient codewords ``G̃⁽ˡ⁺¹⁾`` and the assignment
+``R⁽ˡ⁾`` of every node (Eq. (5): ``R`` is one-hot per row, stored compactly as one int16/int32
+codeword index per node and group).
 
-Product VQ: the feature columns are split into ``P`` contiguous groups and so are the gradient
-columns (``torch.tensor_split``); group ``g`` has its own ``k`` codewords over the joint vector
-``[x[cols_g] ‖ g[gcols_g]]`` and its own assignment.  A node's reconstruction is the
-concatenation of its groups' codewords.
+Product VQ: the ``f`` feature columns are cut into ``P = ceil(f / group_size)`` contiguous groups
+of ``d = ceil(f / P)`` columns and the ``e`` gradient columns into ``P`` groups of
+``ceil(e / P)`` (the last groups zero-padded; a group may hold no gradient column when ``e < P``).
+Group ``p`` has its own ``k`` codewords over the joint vector ``[x[cols_p] ‖ g[gcols_p]]`` and its
+own assignment; a node's reconstruction concatenates its groups' codewords, so ``P`` groups of
+``k`` codewords describe up to ``k^P`` distinct vectors at the cost of ``k`` full-width ones
+(the reference implementation of Ding et al. quantizes groups of 4 columns).  All groups are
+processed together as batched tensors.
 
 Implicit whitening: running (EMA) per-column mean and variance of the features and of the
 gradients; nearest-codeword search compares vectors divided by the running standard deviation,
@@ -26,71 +30,91 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["Codebook", "num_groups", "kmeans"]
 
 _EPS = 1e-12
+#: distance matrices are computed in chunks of at most this many entries (128 MiB of float32)
+_CHUNK = 1 << 25
 
 
-def num_groups(feat_dim: int, grad_dim: int, group_size: int | None) -> int:
-    """Product-VQ groups ``P = ceil(feat_dim / group_size)`` capped at ``min(feat_dim, grad_dim)``
-    (every group needs at least one feature and one gradient column); 1 when ``group_size`` is None."""
+def num_groups(feat_dim: int, group_size: int | None) -> int:
+    """Product-VQ groups ``P = ceil(feat_dim / group_size)``; 1 when ``group_size`` is None.
+
+    Raises:
+        ValueError: ``group_size`` below 1.
+    """
     if group_size is None:
         return 1
-    return max(1, min(math.ceil(feat_dim / group_size), feat_dim, grad_dim))
-
-
-def _bounds(dim: int, parts: int) -> list[tuple[int, int]]:
-    sizes = [len(t) for t in torch.tensor_split(torch.arange(dim), parts)]
-    out, start = [], 0
-    for s in sizes:
-        out.append((start, start + s))
-        start += s
-    return out
+    if group_size < 1:
+        raise ValueError(f"group_size={group_size} must be at least 1 (or None for one group)")
+    return max(1, math.ceil(feat_dim / group_size))
 
 
 def _sqdist(z: Tensor, c: Tensor) -> Tensor:
-    """Squared distances ``[B, K]`` between rows of ``z: [B, D]`` and ``c: [K, D]``."""
-    zz = (z * z).sum(1, keepdim=True) if not z.is_sparse else torch.sparse.sum(z * z, 1).to_dense()[:, None]
-    zc = torch.sparse.mm(z, c.t()) if z.is_sparse else z @ c.t()
-    return zz - 2 * zc + (c * c).sum(1)[None, :]
+    """Squared distances ``[P, B, K]`` between rows of ``z: [P, B, D]`` and ``c: [P, K, D]``."""
+    return torch.baddbmm((c * c).sum(-1)[:, None, :], z, c.transpose(1, 2), alpha=-2.0) + (z * z).sum(-1, keepdim=True)
 
 
-def kmeans(z: Tensor, k: int, iters: int, generator: torch.Generator | None = None,
-           chunk: int = 16384) -> tuple[Tensor, Tensor]:
-    """Lloyd's k-means (the classical solver of Eq. (5) of Ding et al. 2021).
+def _argmin_dist(z: Tensor, c: Tensor) -> Tensor:
+    """Index ``[P, B]`` of the nearest row of ``c: [P, K, D]`` for every row of ``z: [P, B, D]``,
+    in chunks of rows so that no ``[P, B, K]`` matrix above ``_CHUNK`` entries is formed."""
+    P, B, _ = z.shape
+    step = max(1, _CHUNK // max(1, P * c.size(1)))
+    out = [_sqdist(z[:, s:s + step], c).argmin(-1) for s in range(0, B, step)]
+    return torch.cat(out, 1) if out else torch.zeros(P, 0, dtype=torch.long, device=z.device)
+
+
+def kmeans(z: Tensor, k: int, iters: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Lloyd's k-means in every group at once (the classical solver of Eq. (5) of Ding et al. 2021).
+
+    A group with at most ``k`` distinct rows takes them as its codewords: its quantization is
+    exact (sparse inputs such as bag-of-words features have few distinct rows per narrow group).
+    The other groups start from ``k`` of their distinct rows chosen at random.
 
     Args:
-        z: ``[N, D]`` rows to cluster.
-        k: clusters; when ``k > N`` some centroids repeat rows and stay empty.
-        iters: Lloyd iterations after the random initialisation (0: random rows as centroids).
-        generator: RNG for the initial rows.
+        z: ``[P, N, D]`` rows to cluster, per group.
+        k: clusters per group.
+        iters: Lloyd iterations after the initialisation (0: the initial rows as centroids).
+        generator: RNG for the choice of initial rows.
 
     Returns:
-        ``(centroids [k, D], assignment [N] int64)``; empty clusters keep their previous centroid.
+        ``(centroids [P, k, D], assignment [P, N] int64)``; clusters that stay empty keep their
+        initial centroid (a duplicate row when a group has fewer than ``k`` distinct rows).
     """
-    n = z.size(0)
-    idx = torch.randperm(n, generator=generator)[:k] if k <= n else torch.randint(0, n, (k,), generator=generator)
-    cent = z[idx.to(z.device)].clone()
-    sparse = z.dim() == 2 and z.numel() >= 1 << 22 and bool(torch.count_nonzero(z) < z.numel() // 10)
-
-    def assign() -> Tensor:
-        parts = []
-        for s in range(0, n, chunk):
-            rows = z[s:s + chunk]
-            if sparse:
-                rows = rows.to_sparse()
-            parts.append(_sqdist(rows, cent).argmin(1))
-        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long, device=z.device)
-
-    codes = assign()
+    P, N, D = z.shape
+    cent = z.new_zeros(P, k, D)
+    codes = torch.zeros(P, N, dtype=torch.long, device=z.device)
+    rest = []  # groups with more than k distinct rows: Lloyd's iterations
+    for p in range(P):
+        uniq, inv = torch.unique(z[p], dim=0, return_inverse=True)
+        if uniq.size(0) <= k:  # exact: every distinct row is a codeword
+            cent[p, :uniq.size(0)] = uniq
+            if uniq.size(0):
+                cent[p, uniq.size(0):] = uniq[0]
+            codes[p] = inv
+        else:
+            cent[p] = uniq[torch.randperm(uniq.size(0), generator=generator)[:k].to(z.device)]
+            rest.append(p)
+    if not rest:
+        return cent, codes
+    idx = torch.tensor(rest, device=z.device)
+    zr, cr = z[idx], cent[idx]
+    R = len(rest)
+    cr_codes = _argmin_dist(zr, cr)
+    off = (torch.arange(R, device=z.device) * k)[:, None]
+    flat_rows = zr.reshape(R * N, D)
     for _ in range(iters):
-        cnt = torch.bincount(codes, minlength=k).to(z.dtype)
-        sums = torch.zeros_like(cent).index_add_(0, codes, z)
+        flat = (cr_codes + off).view(-1)
+        cnt = torch.bincount(flat, minlength=R * k).to(z.dtype)
+        sums = z.new_zeros(R * k, D).index_add_(0, flat, flat_rows)
         live = cnt > 0
-        cent[live] = sums[live] / cnt[live, None]
-        codes = assign()
+        c = cr.view(R * k, D)
+        c[live] = sums[live] / cnt[live, None]
+        cr_codes = _argmin_dist(zr, cr)
+    cent[idx], codes[idx] = cr, cr_codes
     return cent, codes
 
 
@@ -99,54 +123,87 @@ class Codebook(torch.nn.Module):
 
     Args:
         num_nodes: ``n``, nodes of the training graph (one assignment each).
-        num_codewords: ``k``.
-        feat_dim: ``f_l``, width of the layer's input features.
-        grad_dim: width of the gradient side: ``f_{l+1}`` (plus ``2H`` auxiliary columns for GAT,
-            see :mod:`.layers`).
-        groups: ``P`` product-VQ groups (:func:`num_groups`).
+        num_codewords: ``k`` per group.
+        feat_dim: ``f``, width of the layer's input features.
+        grad_dim: ``e``, width of the gradient side: ``f_{l+1}`` (plus ``2H`` auxiliary columns
+            for GAT, see :mod:`.layers`).
+        groups: ``P`` product-VQ groups (:func:`num_groups`; default 1).
         decay: γ of the EMA updates (default 0.99).
         whitening: divide by the running standard deviation before assignment (default True).
 
-    Buffers (Shapes):
-        feat_sum: ``[k, f_l]`` EMA sums ``M`` of the feature side; grad_sum: ``[k, grad_dim]``.
+    Buffers (Shapes), with ``d = ceil(f / P)`` and ``c = ceil(e / P)``:
+        feat_sum: ``[P, k, d]`` EMA sums ``M`` of the feature side; grad_sum: ``[P, k, c]``.
         count: ``[P, k]`` EMA counts ``N``.
         assign: ``[P, n]`` int16 (int32 when ``k > 32767``) codeword index of every node.
-        feat_mean, feat_var, grad_mean, grad_var: running whitening statistics per column.
+        feat_mean, feat_var: ``[P·d]``; grad_mean, grad_var: ``[P·c]`` running whitening statistics.
+
+    Raises:
+        ValueError: fewer than one codeword or group, or more groups than feature columns.
     """
 
     def __init__(self, num_nodes: int, num_codewords: int, feat_dim: int, grad_dim: int,
                  groups: int = 1, decay: float = 0.99, whitening: bool = True):
         super().__init__()
+        if num_codewords < 1 or groups < 1 or groups > max(1, feat_dim):
+            raise ValueError(f"a codebook needs num_codewords >= 1 and 1 <= groups <= feat_dim={feat_dim}, "
+                             f"got num_codewords={num_codewords}, groups={groups}")
         self.k, self.decay, self.whitening, self.groups = num_codewords, decay, whitening, groups
-        self.fbounds = _bounds(feat_dim, groups)
-        self.gbounds = _bounds(grad_dim, groups)
+        self.feat_dim, self.grad_dim = feat_dim, grad_dim
+        self.d = math.ceil(feat_dim / groups)
+        self.c = math.ceil(grad_dim / groups)
         dtype = torch.int16 if num_codewords <= 32767 else torch.int32
-        self.register_buffer("feat_sum", torch.zeros(num_codewords, feat_dim))
-        self.register_buffer("grad_sum", torch.zeros(num_codewords, grad_dim))
+        self.register_buffer("feat_sum", torch.zeros(groups, num_codewords, self.d))
+        self.register_buffer("grad_sum", torch.zeros(groups, num_codewords, self.c))
         self.register_buffer("count", torch.ones(groups, num_codewords))
         self.register_buffer("assign", torch.zeros(groups, num_nodes, dtype=dtype))
-        self.register_buffer("feat_mean", torch.zeros(feat_dim))
-        self.register_buffer("feat_var", torch.ones(feat_dim))
-        self.register_buffer("grad_mean", torch.zeros(grad_dim))
-        self.register_buffer("grad_var", torch.ones(grad_dim))
+        self.register_buffer("feat_mean", torch.zeros(groups * self.d))
+        self.register_buffer("feat_var", torch.ones(groups * self.d))
+        self.register_buffer("grad_mean", torch.zeros(groups * self.c))
+        self.register_buffer("grad_var", torch.ones(groups * self.c))
         self.register_buffer("grad_seen", torch.zeros((), dtype=torch.bool))
         #: the input layer's features never change: its assignment is fixed after initialisation
         self.frozen = False
 
+    # ------------------------------------------------------------------ layout
+    def _split(self, z: Tensor, width: int, part: int) -> Tensor:
+        """``z: [B, width]`` → ``[P, B, part]`` (zero-padded to ``P · part`` columns)."""
+        z = F.pad(z, (0, self.groups * part - width)) if self.groups * part != width else z
+        return z.view(z.size(0), self.groups, part).transpose(0, 1)
+
+    def _merge(self, g: Tensor, width: int) -> Tensor:
+        """``[P, R, part]`` → ``[R, width]`` (the inverse of :meth:`_split`)."""
+        return g.transpose(0, 1).reshape(g.size(1), -1)[:, :width]
+
+    def _off(self) -> Tensor:
+        return (torch.arange(self.groups, device=self.count.device) * self.k)[:, None]
+
     # ------------------------------------------------------------------ codewords
-    def _per_column(self, bounds) -> Tensor:
-        col = torch.empty(bounds[-1][1], dtype=torch.long, device=self.count.device)
-        for g, (a, b) in enumerate(bounds):
-            col[a:b] = g
-        return col
+    def feature_codebook(self) -> Tensor:
+        """``X̃ = M / N`` per group, ``[P, k, d]``."""
+        return self.feat_sum / self.count[..., None].clamp_min(_EPS)
+
+    def gradient_codebook(self) -> Tensor:
+        """``G̃`` per group, ``[P, k, c]``."""
+        return self.grad_sum / self.count[..., None].clamp_min(_EPS)
 
     def feature_codewords(self) -> Tensor:
-        """``X̃ = M / N``, ``[k, f_l]`` (group ``g``'s codewords in its columns)."""
-        return self.feat_sum / self.count.t()[:, self._per_column(self.fbounds)].clamp_min(_EPS)
+        """The ``k`` codewords of every group side by side, ``[k, f]`` (row ``v`` = codeword ``v``
+        of each group, concatenated)."""
+        return self._merge(self.feature_codebook(), self.feat_dim)
 
     def gradient_codewords(self) -> Tensor:
-        """``G̃``, ``[k, grad_dim]``."""
-        return self.grad_sum / self.count.t()[:, self._per_column(self.gbounds)].clamp_min(_EPS)
+        """As :meth:`feature_codewords` for the gradient side, ``[k, e]``."""
+        return self._merge(self.gradient_codebook(), self.grad_dim)
+
+    def reconstruct(self, codes: Tensor) -> Tensor:
+        """Feature rows ``[U, f]`` of the codeword tuples ``codes: [P, U]`` (``R X̃`` of Eq. (6))."""
+        return self._merge(self.feature_codebook()[torch.arange(self.groups, device=codes.device)[:, None], codes],
+                           self.feat_dim)
+
+    def reconstruct_grad(self, codes: Tensor) -> Tensor:
+        """Gradient-side rows ``[U, e]`` of the codeword tuples ``codes: [P, U]`` (``R G̃`` of Eq. (7))."""
+        return self._merge(self.gradient_codebook()[torch.arange(self.groups, device=codes.device)[:, None], codes],
+                           self.grad_dim)
 
     def codes_of(self, nodes: Tensor) -> Tensor:
         """Assignments ``[P, len(nodes)]`` int64 of global ``nodes``."""
@@ -163,57 +220,55 @@ class Codebook(torch.nn.Module):
         if self.k < n or self.groups != 1:
             raise ValueError(f"load_exact needs num_codewords >= {n} nodes and one group, got "
                              f"k={self.k}, groups={self.groups}")
-        self.feat_sum.zero_()[:n] = feat
-        self.grad_sum.zero_()[:n] = grad
+        self.feat_sum.zero_()[0, :n] = feat
+        self.grad_sum.zero_()[0, :n] = grad
         self.count.fill_(1.0)
         self.assign[0] = torch.arange(n, device=self.assign.device).to(self.assign.dtype)
 
     # ------------------------------------------------------------------ assignment
-    def _scaled(self, zf: Tensor, zg: Tensor | None, g: int) -> tuple[Tensor, Tensor]:
-        """Group ``g``'s joint rows ``[B, D_g]`` and codewords ``[k, D_g]``, whitened."""
-        a, b = self.fbounds[g]
-        rows, cws = [zf[:, a:b]], [self.feature_codewords()[:, a:b]]
-        fs = self.feat_var[a:b].clamp_min(1e-8).rsqrt() if self.whitening else None
-        if fs is not None:
-            rows[0], cws[0] = rows[0] * fs, cws[0] * fs
-        if zg is not None:
-            c, d = self.gbounds[g]
-            gr, gc = zg[:, c:d], self.gradient_codewords()[:, c:d]
-            if self.whitening:
-                gs = self.grad_var[c:d].clamp_min(1e-30).rsqrt()
-                gr, gc = gr * gs, gc * gs
-            rows.append(gr)
-            cws.append(gc)
-        return torch.cat(rows, 1), torch.cat(cws, 1)
+    def _joint(self, zf: Tensor, zg: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Joint rows ``[P, B, D]`` and codewords ``[P, k, D]`` (whitened when enabled)."""
+        rows, cws = self._split(zf, self.feat_dim, self.d), self.feature_codebook()
+        if self.whitening:
+            s = self._split(self.feat_var[None, :self.feat_dim], self.feat_dim, self.d).clamp_min(1e-8).rsqrt()
+            rows, cws = rows * s, cws * s
+        if zg is None:
+            return rows, cws
+        gr, gc = self._split(zg, self.grad_dim, self.c), self.gradient_codebook()
+        if self.whitening:
+            s = self._split(self.grad_var[None, :self.grad_dim], self.grad_dim, self.c).clamp_min(1e-30).rsqrt()
+            gr, gc = gr * s, gc * s
+        return torch.cat([rows, gr], -1), torch.cat([cws, gc], -1)
 
     def nearest(self, zf: Tensor, zg: Tensor | None = None) -> Tensor:
         """Nearest codeword of each row, per group, in the joint (whitened) space.
 
         Args:
-            zf: ``[B, f_l]`` features; zg: ``[B, grad_dim]`` gradients, or ``None`` to compare the
+            zf: ``[B, f]`` features; zg: ``[B, e]`` gradients, or ``None`` to compare the
                 feature columns only (initialisation, unseen nodes at inference).
 
         Returns:
             ``[P, B]`` int64 codeword indices.
         """
-        out = []
-        for g in range(self.groups):
-            rows, cws = self._scaled(zf, zg, g)
-            out.append(_sqdist(rows, cws).argmin(1))
-        return torch.stack(out) if out else zf.new_zeros((0, zf.size(0)), dtype=torch.long)
+        rows, cws = self._joint(zf, zg)
+        return _argmin_dist(rows, cws)
 
     # ------------------------------------------------------------------ updates
     def _update_stats(self, zf: Tensor, zg: Tensor) -> None:
         g = 1.0 - self.decay
-        self.feat_mean.lerp_(zf.mean(0), g)
-        self.feat_var.lerp_(zf.var(0, unbiased=False), g)
+        fm, fv = F.pad(zf.mean(0), (0, self.feat_mean.numel() - self.feat_dim)), \
+            F.pad(zf.var(0, unbiased=False), (0, self.feat_var.numel() - self.feat_dim))
+        gm, gv = F.pad(zg.mean(0), (0, self.grad_mean.numel() - self.grad_dim)), \
+            F.pad(zg.var(0, unbiased=False), (0, self.grad_var.numel() - self.grad_dim))
+        self.feat_mean.lerp_(fm, g)
+        self.feat_var.lerp_(fv, g)
         if not bool(self.grad_seen):
-            self.grad_mean.copy_(zg.mean(0))
-            self.grad_var.copy_(zg.var(0, unbiased=False))
+            self.grad_mean.copy_(gm)
+            self.grad_var.copy_(gv)
             self.grad_seen.fill_(True)
         else:
-            self.grad_mean.lerp_(zg.mean(0), g)
-            self.grad_var.lerp_(zg.var(0, unbiased=False), g)
+            self.grad_mean.lerp_(gm, g)
+            self.grad_var.lerp_(gv, g)
 
     @torch.no_grad()
     def ema_update(self, nodes: Tensor, zf: Tensor, zg: Tensor, codes: Tensor | None = None) -> Tensor:
@@ -221,7 +276,7 @@ class Codebook(torch.nn.Module):
 
         Args:
             nodes: ``[B]`` global node ids of the batch.
-            zf: ``[B, f_l]`` their input features ``X_B⁽ˡ⁾``; zg: ``[B, grad_dim]`` their gradients
+            zf: ``[B, f]`` their input features ``X_B⁽ˡ⁾``; zg: ``[B, e]`` their gradients
                 ``G_B⁽ˡ⁺¹⁾`` (and auxiliary columns).
             codes: ``[P, B]`` assignments to use instead of the nearest codewords (tests).
 
@@ -233,57 +288,56 @@ class Codebook(torch.nn.Module):
         if codes is None:
             codes = self.nearest(zf, zg)
         self.assign[:, nodes] = codes.to(self.assign.dtype)
-        gamma = self.decay
-        for g in range(self.groups):
-            a, b = self.fbounds[g]
-            c, d = self.gbounds[g]
-            n_v = torch.bincount(codes[g], minlength=self.k).to(zf.dtype)
-            self.count[g].mul_(gamma).add_(n_v, alpha=1 - gamma)
-            fs = torch.zeros(self.k, b - a, device=zf.device, dtype=zf.dtype).index_add_(0, codes[g], zf[:, a:b])
-            gs = torch.zeros(self.k, d - c, device=zf.device, dtype=zf.dtype).index_add_(0, codes[g], zg[:, c:d])
-            self.feat_sum[:, a:b].mul_(gamma).add_(fs, alpha=1 - gamma)
-            self.grad_sum[:, c:d].mul_(gamma).add_(gs, alpha=1 - gamma)
+        P, k, gamma = self.groups, self.k, self.decay
+        flat = (codes + self._off()).reshape(-1)
+        n_v = torch.bincount(flat, minlength=P * k).to(zf.dtype).view(P, k)
+        fs = zf.new_zeros(P * k, self.d).index_add_(0, flat, self._split(zf, self.feat_dim, self.d).reshape(-1, self.d))
+        gs = zf.new_zeros(P * k, self.c).index_add_(0, flat, self._split(zg, self.grad_dim, self.c).reshape(-1, self.c))
+        self.count.mul_(gamma).add_(n_v, alpha=1 - gamma)
+        self.feat_sum.mul_(gamma).add_(fs.view(P, k, self.d), alpha=1 - gamma)
+        self.grad_sum.mul_(gamma).add_(gs.view(P, k, self.c), alpha=1 - gamma)
         self._reseed(zf, zg)
         return codes
 
     def _reseed(self, zf: Tensor, zg: Tensor) -> None:
         """Codewords that no node is assigned to take the values of random batch rows."""
-        for g in range(self.groups):
-            used = torch.bincount(self.assign[g].long(), minlength=self.k) > 0
-            dead = (~used).nonzero().view(-1)
-            if dead.numel() == 0 or zf.size(0) == 0:
-                continue
-            pick = torch.randint(0, zf.size(0), (dead.numel(),), device=zf.device)
-            live = self.count[g][used]
-            cnt = live.mean() if live.numel() else torch.ones((), device=zf.device)
-            a, b = self.fbounds[g]
-            c, d = self.gbounds[g]
-            self.count[g, dead] = cnt
-            self.feat_sum[dead, a:b] = zf[pick, a:b] * cnt
-            self.grad_sum[dead, c:d] = zg[pick, c:d] * cnt
+        P, k = self.groups, self.k
+        used = torch.bincount((self.assign.long() + self._off()).view(-1), minlength=P * k).view(P, k) > 0
+        dead = (~used).nonzero()
+        if dead.numel() == 0 or zf.size(0) == 0:
+            return
+        live_mean = (self.count * used).sum(1) / used.sum(1).clamp_min(1)
+        cnt = torch.where(used.any(1), live_mean, torch.ones_like(live_mean))[dead[:, 0]]
+        pick = torch.randint(0, zf.size(0), (dead.size(0),), device=zf.device)
+        xf, xg = self._split(zf, self.feat_dim, self.d), self._split(zg, self.grad_dim, self.c)
+        self.count[dead[:, 0], dead[:, 1]] = cnt
+        self.feat_sum[dead[:, 0], dead[:, 1]] = xf[dead[:, 0], pick] * cnt[:, None]
+        self.grad_sum[dead[:, 0], dead[:, 1]] = xg[dead[:, 0], pick] * cnt[:, None]
 
     @torch.no_grad()
     def initialise(self, zf: Tensor, batch_fraction: float, kmeans_iters: int = 0,
                    generator: torch.Generator | None = None) -> None:
-        """Codewords from the features ``zf: [n, f_l]`` of every node (a no-grad pass), by k-means
-        per group (``kmeans_iters = 0``: random nodes); gradient codewords start at zero.
+        """Codewords from the features ``zf: [n, f]`` of every node (a no-grad pass), by k-means
+        per group (:func:`kmeans`; ``kmeans_iters = 0``: distinct random rows); gradient codewords
+        start at zero.
 
         The EMA counts start at each cluster's size times ``batch_fraction = b / n``, the count a
         codeword would reach in the steady state of the EMA.
         """
-        self.feat_mean.copy_(zf.mean(0))
-        self.feat_var.copy_(zf.var(0, unbiased=False))
+        self.feat_mean.copy_(F.pad(zf.mean(0), (0, self.feat_mean.numel() - self.feat_dim)))
+        self.feat_var.copy_(F.pad(zf.var(0, unbiased=False), (0, self.feat_var.numel() - self.feat_dim)))
         self.grad_sum.zero_()
         self.grad_seen.fill_(False)
-        for g in range(self.groups):
-            a, b = self.fbounds[g]
-            part = zf[:, a:b]
-            scale = self.feat_var[a:b].clamp_min(1e-8).rsqrt() if self.whitening else None
-            cent, codes = kmeans(part * scale if scale is not None else part, self.k, kmeans_iters, generator)
-            if scale is not None:
-                cent = cent / scale
-            cnt = torch.bincount(codes, minlength=self.k).to(zf.dtype) * batch_fraction
-            cnt = cnt.clamp_min(batch_fraction)
-            self.count[g] = cnt
-            self.feat_sum[:, a:b] = cent * cnt[:, None]
-            self.assign[g] = codes.to(self.assign.dtype)
+        z = self._split(zf, self.feat_dim, self.d)
+        scale = None
+        if self.whitening:
+            scale = self._split(self.feat_var[None, :self.feat_dim], self.feat_dim, self.d).clamp_min(1e-8).rsqrt()
+            z = z * scale
+        cent, codes = kmeans(z.contiguous(), self.k, kmeans_iters, generator)
+        if scale is not None:
+            cent = cent / scale
+        cnt = torch.bincount((codes + self._off()).view(-1), minlength=self.groups * self.k)
+        cnt = (cnt.to(zf.dtype) * batch_fraction).clamp_min(batch_fraction).view(self.groups, self.k)
+        self.count.copy_(cnt)
+        self.feat_sum.copy_(cent * cnt[..., None])
+        self.assign.copy_(codes.to(self.assign.dtype))

@@ -9,14 +9,20 @@ reusing the weights of the backbone's PyG convolution (``GCNConv.lin``, ``SAGECo
 messages of Eq. (7), ``(C̃ᵀ)_out G̃ Wᵀ``, are added to the gradient reaching ``X_B`` by
 :class:`_AddGrad`, with ``W`` detached, so that the weight gradient comes from the batch only.
 
+The red messages of a batch come from the codeword tuples of its distinct out-of-batch senders
+(``R⁽ˡ⁾`` rows, product VQ groups concatenated, :meth:`~.codebook.Codebook.reconstruct`),
+projected once per sender and gathered per message: ``C̃_out X̃`` in factored form.
+
 For GAT (a learnable convolution, Eq. (2)) the softmax runs over the exact in-batch neighbours
-and over the codewords, each codeword's term weighted by how many neighbours it stands for.
-The blue term is the gradient of the surrogate
+and over the out-of-batch neighbours' codewords, one term per red message, so that a codeword
+weighs as many times as the neighbours it stands for.  The blue term is the gradient of the
+surrogate
 
-    S(X_B) = Σ_(i,v) n_iv Σ_h exp(e_h(x̃_v, x_i) − lse_v,h) · (g̃_v,h · (W x_i)_h − c_v,h)
+    S(X_B) = Σ_(i→j blue) Σ_h exp(e_h(x̃_j, x_i) − lse_j,h) · (g̃_j,h · (W x_i)_h − c_j,h)
 
-where ``lse_v`` (log of the softmax denominator) and ``c_v = g·o`` (per head, ``o`` the
-aggregate before the bias) are two auxiliary gradient-side codeword columns per head: its
+(``x̃_j``, ``g̃_j``, ``lse_j``, ``c_j``: receiver ``j``'s codewords), where ``lse`` (log of the
+softmax denominator) and ``c = g·o`` (per head, ``o`` the aggregate before the bias) are two
+auxiliary gradient-side codeword columns per head: its
 gradient is exactly ``Σ_j ∂H_j/∂x_i ᵀ G_j`` over out-of-batch receivers ``j`` when the
 codewords are exact (attention derivative included).
 """
@@ -26,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .batching import Sketch
 from .codebook import Codebook
 
 __all__ = ["approx_layer", "aux_dim", "gat_aux"]
@@ -62,45 +67,27 @@ def _weight(conv, kind: str) -> Tensor:
     return conv.lin.weight
 
 
-def _project_codes(book: Codebook, W: Tensor) -> Tensor:
-    """Projected feature codewords per group ``[P, k, f_out']``: ``X̃[:, cols_g] W[:, cols_g]ᵀ``."""
-    X = book.feature_codewords()
-    return torch.stack([X[:, a:b] @ W[:, a:b].t() for a, b in book.fbounds])
-
-
-def _gather(proj: Tensor, codes: Tensor) -> Tensor:
-    """``Σ_g proj[g, codes[g]]``: the projected reconstruction ``[U, f_out']`` of codeword tuples."""
-    out = proj[0, codes[0]]
-    for g in range(1, codes.size(0)):
-        out = out + proj[g, codes[g]]
-    return out
-
-
-def _grad_rows(book: Codebook, codes: Tensor) -> Tensor:
-    """Reconstructed gradient-side rows ``[U, grad_dim]`` of codeword tuples ``codes [P, U]``."""
-    G = book.gradient_codewords()
-    return torch.cat([G[codes[g], c:d] for g, (c, d) in enumerate(book.gbounds)], 1)
-
-
 def _scatter_sum(src: Tensor, index: Tensor, size: int) -> Tensor:
     out = src.new_zeros((size,) + tuple(src.shape[1:]))
     return out.index_add_(0, index, src)
 
 
-def _blue_linear(book: Codebook, blue: Sketch, W: Tensor, b: int, width: int) -> Tensor:
-    """``(C̃ᵀ)_out G̃ Wᵀ`` of Eq. (7) for fixed convolutions: ``[b, f_in]``."""
-    rows = _grad_rows(book, blue.codes)[:, :width]
-    agg = _scatter_sum(rows * blue.weight[:, None], blue.index, b)
+def _blue_linear(book: Codebook, batch, blue: Tensor, W: Tensor, b: int, width: int) -> Tensor:
+    """``(C̃ᵀ)_out G̃ Wᵀ`` of Eq. (7) for fixed convolutions: ``[b, f_in]``.
+
+    ``blue: [P, U_bw]`` codeword tuples of the batch's distinct out-of-batch receivers."""
+    rows = book.reconstruct_grad(blue)[:, :width]
+    agg = _scatter_sum(rows[batch.bw_inv] * batch.bw_w[:, None], batch.bw_src, b)
     return agg @ W.detach()
 
 
-def _linear_forward(conv, kind: str, x: Tensor, batch, red: Sketch, book: Codebook) -> Tensor:
+def _linear_forward(conv, kind: str, x: Tensor, batch, red: Tensor, book: Codebook) -> Tensor:
     W = _weight(conv, kind)
     xw = x @ W.t()
     msg = _scatter_sum(xw[batch.in_src] * batch.in_w[:, None], batch.in_dst, x.size(0))
-    if red.nnz:
-        proj = _project_codes(book, W)
-        msg = msg + _scatter_sum(_gather(proj, red.codes) * red.weight[:, None], red.index, x.size(0))
+    if batch.out_src.numel():
+        cw = book.reconstruct(red) @ W.t()  # the projected codewords of the distinct senders
+        msg = msg + _scatter_sum(cw[batch.out_inv] * batch.out_w[:, None], batch.out_dst, x.size(0))
     if kind == "gcn":
         return msg + conv.bias if conv.bias is not None else msg
     out = msg + conv.lin_l.bias if conv.lin_l.bias is not None else msg
@@ -113,7 +100,7 @@ def _lrelu(conv, t: Tensor) -> Tensor:
     return F.leaky_relu(t, conv.negative_slope)
 
 
-def _gat_forward(conv, x: Tensor, batch, red: Sketch, book: Codebook, training: bool):
+def _gat_forward(conv, x: Tensor, batch, red: Tensor, book: Codebook, training: bool):
     H, C = conv.heads, conv.out_channels
     b = x.size(0)
     W = conv.lin.weight
@@ -123,12 +110,11 @@ def _gat_forward(conv, x: Tensor, batch, red: Sketch, book: Codebook, training: 
     logits = [_lrelu(conv, a_src[batch.in_src] + a_dst[batch.in_dst])]
     index = [batch.in_dst]
     vals = [xw[batch.in_src]]
-    if red.nnz:
-        cw = _gather(_project_codes(book, W), red.codes).view(-1, H, C)
-        logits.append(_lrelu(conv, (cw * conv.att_src).sum(-1) + a_dst[red.index])
-                      + red.weight.log()[:, None])
-        index.append(red.index)
-        vals.append(cw)
+    if batch.out_src.numel():
+        cw = (book.reconstruct(red) @ W.t()).view(-1, H, C)
+        logits.append(_lrelu(conv, (cw * conv.att_src).sum(-1)[batch.out_inv] + a_dst[batch.out_dst]))
+        index.append(batch.out_dst)
+        vals.append(cw[batch.out_inv])
     logit, idx, val = torch.cat(logits), torch.cat(index), torch.cat(vals)
     mx = torch.full((b, H), -torch.inf, device=x.device, dtype=x.dtype)
     mx = mx.scatter_reduce(0, idx[:, None].expand(-1, H), logit.detach(), "amax", include_self=True)
@@ -154,26 +140,26 @@ def gat_aux(conv, grad: Tensor, aux) -> Tensor:
     return torch.cat([lse, (gh * o).sum(-1)], 1)
 
 
-def _blue_gat(conv, x: Tensor, blue: Sketch, book: Codebook, width: int) -> Tensor:
+def _blue_gat(conv, x: Tensor, batch, blue: Tensor, book: Codebook, width: int) -> Tensor:
     """Gradient ``[b, f_in]`` of the GAT surrogate ``S`` (module docstring) w.r.t. ``X_B``."""
     H, C = conv.heads, conv.out_channels
     W = conv.lin.weight.detach()
-    rows = _grad_rows(book, blue.codes)
+    rows = book.reconstruct_grad(blue)[batch.bw_inv]
     g, lse, c = rows[:, :width], rows[:, width:width + H], rows[:, width + H:width + 2 * H]
     gh = g.view(-1, H, C) if conv.concat else (g / H)[:, None, :].expand(-1, H, C)
-    cw = _gather(_project_codes(book, W), blue.codes).view(-1, H, C)
-    a_dst = (cw * conv.att_dst.detach()).sum(-1)
+    cw = (book.reconstruct(blue) @ W.t()).view(-1, H, C)
+    a_dst = (cw * conv.att_dst.detach()).sum(-1)[batch.bw_inv]
     with torch.enable_grad():
         xd = x.detach().requires_grad_(True)
-        xw = (xd @ W.t()).view(-1, H, C)[blue.index]
+        xw = (xd @ W.t()).view(-1, H, C)[batch.bw_src]
         a_src = (xw * conv.att_src.detach()).sum(-1)
-        coef = blue.weight[:, None] * (_lrelu(conv, a_src + a_dst) - lse).exp()
+        coef = batch.bw_w[:, None] * (_lrelu(conv, a_src + a_dst) - lse).exp()
         s = (coef * ((gh * xw).sum(-1) - c)).sum()
         (extra,) = torch.autograd.grad(s, xd)
     return extra
 
 
-def approx_layer(conv, kind: str, x: Tensor, batch, red: Sketch, blue: Sketch | None,
+def approx_layer(conv, kind: str, x: Tensor, batch, red: Tensor, blue: Tensor | None,
                  book: Codebook, grad_scale: float = 1.0, training: bool = False):
     """One layer of approximated message passing for a batch (Eqs. (6) and (7) of Ding et al. 2021).
 
@@ -181,9 +167,12 @@ def approx_layer(conv, kind: str, x: Tensor, batch, red: Sketch, blue: Sketch | 
         conv: the backbone's PyG convolution (its weights are used, not copied).
         kind: ``"gcn"``, ``"sage"`` or ``"gat"``.
         x: ``[b, f_l]`` the batch's layer input (after dropout).
-        batch: the :class:`~.batching.NodeBatch` (green messages ``in_src → in_dst``).
-        red: sketch ``C̃_out = C_out R⁽ˡ⁾`` of the batch; blue: sketch of ``(Cᵀ)_out R⁽ˡ⁾``, or
-            ``None`` to leave out the blue gradient (warm-up, inference, no gradient).
+        batch: the :class:`~.batching.NodeBatch` (green messages ``in_src → in_dst``, red
+            ``out_src → out_dst``, blue ``bw_src → bw_dst``).
+        red: ``[P, U_out]`` codeword tuples of ``batch.out_nodes`` under ``R⁽ˡ⁾``: the red
+            messages come from ``C̃_out X̃ = C_out R⁽ˡ⁾ X̃⁽ˡ⁾``.
+        blue: ``[P, U_bw]`` codeword tuples of ``batch.bw_nodes`` (``(C̃ᵀ)_out G̃``), or ``None`` to
+            leave out the blue gradient (warm-up, inference, no gradient).
         book: the layer's :class:`~.codebook.Codebook`.
         grad_scale: factor on the blue gradient term (default 1).
         training: attention dropout on (GAT).
@@ -192,13 +181,13 @@ def approx_layer(conv, kind: str, x: Tensor, batch, red: Sketch, blue: Sketch | 
         ``(H_B [b, f_{l+1}], aux)``: the pre-activation output and, for GAT, ``(lse [b, H],
         o [b, H, C])`` detached (``None`` otherwise).
     """
-    width = book.grad_sum.size(1) - aux_dim(conv, kind)
-    if blue is not None and blue.nnz and x.requires_grad and torch.is_grad_enabled():
+    width = book.grad_dim - aux_dim(conv, kind)
+    if blue is not None and batch.bw_src.numel() and x.requires_grad and torch.is_grad_enabled():
         with torch.no_grad():
             if kind == "gat":
-                extra = _blue_gat(conv, x, blue, book, width)
+                extra = _blue_gat(conv, x, batch, blue, book, width)
             else:
-                extra = _blue_linear(book, blue, _weight(conv, kind), x.size(0), width)
+                extra = _blue_linear(book, batch, blue, _weight(conv, kind), x.size(0), width)
         x = _AddGrad.apply(x, extra * grad_scale)
     if kind == "gat":
         return _gat_forward(conv, x, batch, red, book, training)

@@ -14,7 +14,7 @@ from torch import Tensor
 from gnnbench.backbones.base import dropout
 from gnnbench.tasks import encoder_of
 
-from .batching import NodeBatch, sketch
+from .batching import NodeBatch
 from .codebook import Codebook, num_groups
 from .layers import approx_layer, aux_dim, gat_aux
 
@@ -52,7 +52,7 @@ class VQModel(torch.nn.Module):
         for conv in stack.convs:
             f_in, f_out = _dims(conv, self.kind)
             books.append(Codebook(num_nodes, num_codewords, f_in, f_out + aux_dim(conv, self.kind),
-                                  num_groups(f_in, f_out, group_size), decay, whitening))
+                                  num_groups(f_in, group_size), decay, whitening))
         self.books = torch.nn.ModuleList(books)
         self.books[0].frozen = True
         self._records: list = []
@@ -83,12 +83,10 @@ class VQModel(torch.nn.Module):
 
     # ------------------------------------------------------------------ batches
     def sketch_batch(self, batch: NodeBatch, with_blue: bool) -> NodeBatch:
-        """Fill ``batch.red`` (and ``batch.blue``) with each layer's sketches under the current ``R``."""
-        batch.red, batch.blue = [], []
-        for book in self.books:
-            batch.red.append(sketch(batch.out_dst, book.codes_of(batch.out_src), batch.out_w, book.k))
-            if with_blue:
-                batch.blue.append(sketch(batch.bw_src, book.codes_of(batch.bw_dst), batch.bw_w, book.k))
+        """Fill ``batch.red`` (and ``batch.blue``) with each layer's codeword tuples ``[P, U]`` of the
+        batch's distinct out-of-batch senders (receivers) under the current ``R``."""
+        batch.red = [book.codes_of(batch.out_nodes) for book in self.books]
+        batch.blue = [book.codes_of(batch.bw_nodes) for book in self.books] if with_blue else []
         return batch
 
     def forward_batch(self, x: Tensor, batch: NodeBatch, grad_scale: float = 1.0,
@@ -124,7 +122,7 @@ class VQModel(torch.nn.Module):
         for i, rec in self._records:
             g = rec["grad"]
             if g is None:
-                g = torch.zeros(rec["x"].size(0), self.books[i].grad_sum.size(1) - aux_dim(stack.convs[i], self.kind),
+                g = torch.zeros(rec["x"].size(0), self.books[i].grad_dim - aux_dim(stack.convs[i], self.kind),
                                 device=rec["x"].device)
             if self.kind == "gat":
                 g = torch.cat([g, gat_aux(stack.convs[i], g, rec["aux"])], 1)
@@ -164,8 +162,7 @@ class VQModel(torch.nn.Module):
             assign[:, order] = codes
             nxt = None
             for nb in nbs:
-                red = sketch(nb.out_dst, assign[:, nb.out_src], nb.out_w, book.k)
-                o, _ = approx_layer(conv, self.kind, h[nb.nodes], nb, red, None, book)
+                o, _ = approx_layer(conv, self.kind, h[nb.nodes], nb, assign[:, nb.out_nodes], None, book)
                 if i < stack.num_layers - 1:
                     o = stack.act(o)
                 if nxt is None:

@@ -9,8 +9,8 @@ from gnnbench.methods.vqgnn.codebook import Codebook
 
 def test_ema_update_equals_its_formula_by_hand():
     book = Codebook(num_nodes=4, num_codewords=2, feat_dim=2, grad_dim=1, decay=0.5, whitening=False)
-    book.feat_sum.copy_(torch.tensor([[2.0, 0.0], [0.0, 4.0]]))
-    book.grad_sum.copy_(torch.tensor([[1.0], [2.0]]))
+    book.feat_sum.copy_(torch.tensor([[[2.0, 0.0], [0.0, 4.0]]]))
+    book.grad_sum.copy_(torch.tensor([[[1.0], [2.0]]]))
     book.count.copy_(torch.tensor([[2.0, 2.0]]))
     zf = torch.tensor([[3.0, 1.0], [5.0, 1.0], [0.0, 6.0]])
     zg = torch.tensor([[1.0], [3.0], [4.0]])
@@ -27,8 +27,8 @@ def test_ema_update_equals_its_formula_by_hand():
 
 def test_nearest_codeword_in_joint_space():
     book = Codebook(num_nodes=2, num_codewords=2, feat_dim=1, grad_dim=1, whitening=False)
-    book.feat_sum.copy_(torch.tensor([[0.0], [0.0]]))
-    book.grad_sum.copy_(torch.tensor([[0.0], [10.0]]))
+    book.feat_sum.copy_(torch.tensor([[[0.0], [0.0]]]))
+    book.grad_sum.copy_(torch.tensor([[[0.0], [10.0]]]))
     codes = book.nearest(torch.tensor([[0.0]]), torch.tensor([[9.0]]))
     assert codes.tolist() == [[1]]
 
@@ -84,10 +84,40 @@ def test_product_vq_groups_and_budget(synthetic):
                    TrainConfig(), BudgetConfig(messages_per_batch=600))
     method.cache_dir = None
     method.setup(ds, torch.device("cpu"))
-    assert [b.groups for b in method.model.books] == [4, 3]  # 16/4 groups; 64 cols capped by 3 outputs
+    assert [b.groups for b in method.model.books] == [4, 16]  # 16/4 and 64/4 feature columns
     for batch in method.batches(2):  # cluster batches
         method.train_step(batch)
     method = VQGNN(VQGNN.Config(num_codewords=8), SAGE(), TrainConfig(), BudgetConfig(messages_per_batch=600))
     method.setup(ds, torch.device("cpu"))
     messages = [b.num_messages for b in method.batches(1)]
     assert sum(messages) / len(messages) <= 600  # the budget holds on average over random batches
+
+
+def test_product_vq_reconstructs_group_by_group_and_updates_each_group():
+    # f = 5 feature columns in P = 3 groups of 2 (the last padded), e = 2 gradient columns (1 per group, the last empty)
+    book = Codebook(num_nodes=3, num_codewords=2, feat_dim=5, grad_dim=2, groups=3, decay=0.5, whitening=False)
+    zf = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0], [1.0, 2.0, 8.0, 9.0, 5.0]])
+    zg = torch.tensor([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    codes = torch.tensor([[0, 1, 0], [1, 0, 0], [0, 1, 1]])  # [P, B]
+    book.count.fill_(1e-9)  # no history: after one update codeword = mean of its rows
+    book.feat_sum.zero_()
+    book.grad_sum.zero_()
+    book.ema_update(torch.tensor([0, 1, 2]), zf, zg, codes=codes)
+    # node 2 is (group 0 → codeword 0 = mean of rows 0, 2), (group 1 → codeword 0 = mean of rows 1, 2), (group 2 → codeword 1 = mean of rows 1, 2)
+    expect = torch.tensor([[1.0, 2.0, 8.0, 9.0, 7.5]])
+    assert torch.allclose(book.reconstruct(book.codes_of(torch.tensor([2]))), expect, atol=1e-6)
+    assert torch.allclose(book.reconstruct_grad(book.codes_of(torch.tensor([2]))), torch.tensor([[0.3, 0.5]]), atol=1e-6)
+    assert book.feature_codewords().shape == (2, 5) and book.gradient_codewords().shape == (2, 2)
+
+
+def test_kmeans_is_exact_when_a_group_has_few_distinct_rows():
+    from gnnbench.methods.vqgnn.codebook import kmeans
+
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(5, 3, generator=g)
+    z = torch.stack([rows[torch.randint(0, 5, (40,), generator=g)],  # 5 distinct rows ≤ k: exact
+                     torch.randn(40, 3, generator=g)])  # 40 distinct rows > k: Lloyd
+    cent, codes = kmeans(z, 8, 3, g)
+    assert torch.equal(cent[0][codes[0]], z[0])
+    err = (cent[1][codes[1]] - z[1]).norm() / z[1].norm()
+    assert 0 < err < 0.8
