@@ -1,16 +1,18 @@
 """Depth study of lowbit: GCN test accuracy at several depths, plain stacks vs smoothness-aware propagation.
 
 Usage: GNNBENCH_DATA_ROOT=/work/shared/data python benchmarks/bench_lowbit_depth.py
-       [--dataset cora] [--depths 2 8 16 32] [--bits 32] [--epochs 100] [--seeds 0 1 2]
+       [--dataset cora] [--depths 2 8 16 32] [--bits 32] [--epochs 200] [--seeds 0 1 2]
        [--variants plain smp smp_unconstrained]
 
 Variants at depth L: ``plain`` is L stacked quantized GCN layers (``method.smp=false``); ``smp``
 is 2 GCN layers and L − 2 smoothness-aware propagation layers (the default of ``lowbit``);
 ``smp_unconstrained`` is the same with the multiplier held at 0 (``smp_mu_max=0``: the
 propagation objective without the similarity constraint).  Each trial trains ``--epochs`` full-graph
-epochs (Adam, lr 0.01, weight decay 5e-4, the backbone's defaults: hidden 64, dropout 0.5) and
+epochs (Adam, lr 0.01, weight decay 5e-4, the gcn backbone's defaults: hidden 16, dropout 0.5) and
 reports test accuracy at the best validation epoch (as the runner does).  Prints one JSON line per
-trial and a final JSON line with the mean test accuracy of every (variant, depth).
+trial (with ``logit_smoothness``, the normalised Dirichlet energy ``S`` of the last epoch's
+logits: near 0 when the model oversmooths) and a final JSON line with the mean test accuracy of
+every (variant, depth).
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ VARIANTS = {"plain": {"smp": False}, "smp": {"smp": True},
 
 
 def run(ds, depth, variant, bits, epochs, seed):
-    """Train one model; ``(best validation accuracy, test accuracy at that epoch, last residuals)``."""
+    """Train one model: best validation accuracy, test accuracy at that epoch, the last forward's SMP
+    residuals, and the normalised Dirichlet energy ``S`` of the final logits (0 = oversmoothed)."""
     from gnnbench.backbones.gcn import GCN
     from gnnbench.config import BudgetConfig, TrainConfig
     from gnnbench.methods.lowbit import LowBit
@@ -43,8 +46,12 @@ def run(ds, depth, variant, bits, epochs, seed):
         p = m.predict(["valid", "test"])
         acc = {s: float((p[s].scores.argmax(1) == ds.graph.y[ds.split[s]]).float().mean()) for s in p}
         best = max(best, (acc["valid"], acc["test"]))
+    from gnnbench.methods.lowbit.smp import smoothness
+
     res = m.report().get("smp_residual_per_layer")
-    return best[0], best[1], res
+    with torch.no_grad():
+        s_out = float(smoothness(m.model(m.x, m.ops), m.ops.gcn))
+    return best[0], best[1], res, s_out
 
 
 def main() -> None:
@@ -52,7 +59,7 @@ def main() -> None:
     p.add_argument("--dataset", default="cora", choices=["cora", "citeseer"])
     p.add_argument("--depths", type=int, nargs="+", default=[2, 8, 16, 32])
     p.add_argument("--bits", type=int, default=32, choices=[2, 4, 8, 32])
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = p.parse_args()
@@ -65,12 +72,13 @@ def main() -> None:
         for variant in args.variants:
             tests = []
             for seed in args.seeds:
-                val, test, res = run(ds, depth, variant, args.bits, args.epochs, seed)
+                val, test, res, s_out = run(ds, depth, variant, args.bits, args.epochs, seed)
                 tests.append(test)
                 mean_res = None if not res else sum(res) / len(res)
                 print(json.dumps({"dataset": args.dataset, "depth": depth, "variant": variant,
                                   "bits": args.bits, "epochs": args.epochs, "seed": seed, "val_acc": val,
-                                  "test_acc": test, "mean_smp_residual": mean_res}), flush=True)
+                                  "test_acc": test, "mean_smp_residual": mean_res,
+                                  "logit_smoothness": s_out}), flush=True)
             table.setdefault(variant, {})[depth] = statistics.mean(tests)
     print(json.dumps({"dataset": args.dataset, "bits": args.bits, "epochs": args.epochs, "seeds": args.seeds,
                       "mean_test_acc": table}), flush=True)

@@ -50,6 +50,8 @@ def _fake_(x: Tensor, q: LearnedQuantizer) -> Tensor:
 
     In-place elementwise passes: ``torch.fake_quantize_per_tensor_affine`` is ~10× slower here.
     """
+    if q.bits == 32:
+        return x
     qmin, qmax = qrange(q.bits, bool(q.signed))
     s = float(q.alpha.detach().abs().clamp_min(1e-8)) / qmax
     return x.div_(s).round_().clamp_(qmin, qmax).mul_(s)
@@ -91,7 +93,7 @@ class IntegerGNN:
             raise ValueError("integer inference needs bits 8, 4 or 2, not 32; set method.bits")
         self.model = model
         for name, q in model.named_modules():
-            if isinstance(q, LearnedQuantizer) and not bool(q.initialized):
+            if isinstance(q, LearnedQuantizer) and q.bits < 32 and not bool(q.initialized):
                 raise ValueError(f"quantizer {name} has no range yet; train at least one step before "
                                  f"integer inference")
         self.layers = []

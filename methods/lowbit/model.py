@@ -16,8 +16,9 @@ message and aggregate quantizers; a model of depth 2 is the same with or without
 
 Messages are quantized at the node that sends them (``Q_msg(Z)`` before the sparse product), which
 quantizes every per-edge message ``Â_ij · Z_j`` up to its float edge weight without materialising
-an ``[E, D]`` tensor.  The final logits are left in float for the loss and the argmax (a choice:
-a 2-bit logit cannot separate 40 classes).  Sparse CSR products only; no dense ``N × N`` matrix.
+an ``[E, D]`` tensor.  The last convolution layer's aggregate (the logits, or the anchor ``Z`` of
+the SMP layers) is left in float for the loss and the argmax, its messages quantized (a choice: a
+2-bit logit has 4 levels, and ties between classes decide the argmax).  Sparse CSR products only; no dense ``N × N`` matrix.
 """
 from __future__ import annotations
 
@@ -61,12 +62,14 @@ class QuantLayer(torch.nn.Module):
         kind: ``"gcn"`` or ``"sage"``.
         in_channels, out_channels: widths.
         bits: 2, 4, 8 or 32 (no quantization).
+        last: the network's last convolution layer, whose aggregate (the logits, or ``Z`` of the
+            SMP layers) is left in float (``q_agg`` passes it through).
 
     Shapes:
         x: ``[N, in_channels]`` → ``[N, out_channels]`` (before σ).
     """
 
-    def __init__(self, kind: str, in_channels: int, out_channels: int, bits: int):
+    def __init__(self, kind: str, in_channels: int, out_channels: int, bits: int, last: bool = False):
         super().__init__()
         self.kind, self.bits = kind, bits
         self.weight = torch.nn.Parameter(torch.empty(out_channels, in_channels))
@@ -74,7 +77,7 @@ class QuantLayer(torch.nn.Module):
         self.q_in = LearnedQuantizer(bits)
         self.q_w = LearnedQuantizer(bits, per_channel=True, channels=out_channels)
         self.q_msg = LearnedQuantizer(bits)
-        self.q_agg = LearnedQuantizer(bits)
+        self.q_agg = LearnedQuantizer(32 if last else bits)
         if kind == "sage":
             self.weight_root = torch.nn.Parameter(torch.empty(out_channels, in_channels))
             self.q_wr = LearnedQuantizer(bits, per_channel=True, channels=out_channels)
@@ -142,7 +145,8 @@ class QuantGNN(torch.nn.Module):
         if smp_layers and smp is None:
             raise ValueError(f"smp_layers={smp_layers} needs SMP constants; pass smp=SMPConfig() or smp_layers=0")
         self.kind, self.bits, self.dropout, self.smp = kind, bits, dropout, smp
-        self.layers = torch.nn.ModuleList(QuantLayer(kind, i, o, bits) for i, o in channels)
+        self.layers = torch.nn.ModuleList(QuantLayer(kind, i, o, bits, last=k == len(channels) - 1)
+                                          for k, (i, o) in enumerate(channels))
         self.propagation = torch.nn.ModuleList(PropagationQuantizers(bits) for _ in range(smp_layers))
         self.residuals: Tensor | None = None
 
