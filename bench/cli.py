@@ -273,11 +273,26 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 
 # -------------------------------------------------------------------------------------------- main
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (``kill``, a batch scheduler's time limit) takes the Ctrl-C path: the running
+    trial's child is killed and its row is stored as ``interrupted`` instead of staying ``running``."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. called from a test's worker thread)
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: bad input → one message on stderr and exit code 2."""
     import click
 
     args = _expand_multi(list(sys.argv[1:] if argv is None else argv))
+    _terminate_as_interrupt()
     try:
         code = app(args=args, prog_name="gnnbench", standalone_mode=False)
     except GnnbenchError as exc:

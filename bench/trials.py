@@ -34,7 +34,7 @@ def run_and_store(plan: TrialPlan, store: Store, data_root: Path | None, cache_r
         record = run_in_child(plan.config, data_root, cache_root, relay,
                               memory_limit_bytes=memory_limit_bytes, timeout_s=timeout_s)
     except KeyboardInterrupt:
-        store.finish_trial(run_id, {"status": "interrupted", "error": "interrupted by the user (Ctrl-C)",
+        store.finish_trial(run_id, {"status": "interrupted", "error": "interrupted (Ctrl-C or SIGTERM)",
                                     "metric": plan.info.metric, "curve": curve})
         raise
     record.setdefault("metric", plan.info.metric)

@@ -140,3 +140,33 @@ def test_list_does_not_import_torch():
     assert out.returncode == 0, out.stderr
     for name in ("full_graph", "gcn", "sage", "gat", "cora", "facebook", "ogbn-arxiv", "synthetic"):
         assert name in out.stdout
+
+
+def test_sigterm_stores_the_running_trial_as_interrupted(tmp_path):
+    import signal
+    import sqlite3
+    import time
+
+    db = tmp_path / "term.db"
+    cmd = [sys.executable, "-c", "from gnnbench.cli import main; main()", "run", "-m", "full_graph", "-b", "gcn",
+           "--epochs", "100000", "--db", str(db), "--cache-dir", str(tmp_path / "cache"), *SMALL]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while True:  # wait until the trial's row is stored as running and its child trains
+        status = None
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=30) as con:
+                    status = con.execute("SELECT status FROM trials").fetchone()
+            except sqlite3.OperationalError:
+                pass
+        if status == ("running",):
+            break
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else status
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    with sqlite3.connect(db) as con:
+        status, error = con.execute("SELECT status, error FROM trials").fetchone()
+    assert status == "interrupted" and "SIGTERM" in error
