@@ -150,7 +150,9 @@ class LearnedQuantizer(torch.nn.Module):
         self.alpha.copy_(search_range(x, self.bits, bool(self.signed), self.per_channel))
         self.initialized.fill_(True)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, numel: int | None = None) -> Tensor:
+        """``x̂`` of ``x``; ``numel`` overrides the element count of LSQ's gradient scale (when ``x``
+        holds only the non-zero entries of a larger tensor whose zeros quantize to 0)."""
         if self.bits == 32:
             return x
         if not bool(self.initialized):
@@ -158,7 +160,7 @@ class LearnedQuantizer(torch.nn.Module):
                 return x
             self.initialize(x)
         qmax = qrange(self.bits, bool(self.signed))[1]
-        n = x[0].numel() if self.per_channel else x.numel()
+        n = numel if numel is not None else (x[0].numel() if self.per_channel else x.numel())
         return fake_quantize(x, self.alpha.abs(), self.bits, bool(self.signed),
                              grad_scale=1.0 / math.sqrt(max(n, 1) * qmax))
 

@@ -169,3 +169,27 @@ def test_deep_smp_model_has_two_convolutions_and_propagation_layers(synthetic):
     loss = m.train_step(next(iter(m.batches(0))))
     assert math.isfinite(loss)
     assert m.report()["model_size_bytes"] > 0
+
+
+@pytest.mark.parametrize("kind", ["gcn", "sage"])
+def test_sparse_feature_path_matches_dense_path(kind):
+    from gnnbench.methods.lowbit.model import GraphOperators, QuantLayer
+
+    torch.manual_seed(0)
+    n, c = 600, 2000  # 1.2 M entries, 1% non-zero: the bag-of-words path
+    x = (torch.rand(n, c) < 0.01).float() * torch.rand(n, c)
+    edge_index = torch.randint(0, n, (2, 3000))
+    ops = GraphOperators.build(edge_index, n, kind)
+    layer = QuantLayer(kind, c, 8, 4)
+    layer(x.clone().requires_grad_(True), ops, 0.0)  # initialise the ranges on the dense path
+    grads, outs = [], []
+    for inp in (x, x.clone().requires_grad_(True)):  # sparse path, then dense path
+        layer.zero_grad()
+        out = layer(inp, ops, 0.0)
+        out.pow(2).sum().backward()
+        outs.append(out.detach())
+        grads.append((layer.q_in.alpha.grad.clone(), layer.weight.grad.clone()))
+    assert layer._sparse_input(x, 0.0) is not None
+    assert torch.allclose(outs[0], outs[1], atol=1e-4)
+    assert torch.allclose(grads[0][0], grads[1][0], rtol=1e-3, atol=1e-5)
+    assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-3, atol=1e-4)
