@@ -10,9 +10,9 @@ is 2 GCN layers and L − 2 smoothness-aware propagation layers (the default of 
 propagation objective without the similarity constraint).  Each trial trains ``--epochs`` full-graph
 epochs (Adam, lr 0.01, weight decay 5e-4, the gcn backbone's defaults: hidden 16, dropout 0.5) and
 reports test accuracy at the best validation epoch (as the runner does).  Prints one JSON line per
-trial (with ``logit_smoothness``, the normalised Dirichlet energy ``S`` of the last epoch's
-logits: near 0 when the model oversmooths) and a final JSON line with the mean test accuracy of
-every (variant, depth).
+trial (with ``min_relative_spread``: how far the most alike layer's node vectors are from all
+being the same, 0 = collapsed; see ``_collapse``) and a final JSON line with the mean test
+accuracy of every (variant, depth).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ VARIANTS = {"plain": {"smp": False}, "smp": {"smp": True},
 
 def run(ds, depth, variant, bits, epochs, seed):
     """Train one model: best validation accuracy, test accuracy at that epoch, the last forward's SMP
-    residuals, and the normalised Dirichlet energy ``S`` of the final logits (0 = oversmoothed)."""
+    residuals, and :func:`_collapse` of the trained model."""
     from gnnbench.backbones.gcn import GCN
     from gnnbench.config import BudgetConfig, TrainConfig
     from gnnbench.methods.lowbit import LowBit
@@ -46,12 +46,32 @@ def run(ds, depth, variant, bits, epochs, seed):
         p = m.predict(["valid", "test"])
         acc = {s: float((p[s].scores.argmax(1) == ds.graph.y[ds.split[s]]).float().mean()) for s in p}
         best = max(best, (acc["valid"], acc["test"]))
+    res = m.report().get("smp_residual_per_layer")
+    return best[0], best[1], res, _collapse(m)
+
+
+@torch.no_grad()
+def _collapse(m):
+    """How alike the nodes' representations are after training (evaluation mode).
+
+    Returns the least *relative spread* ``‖H − 1·mean(H)‖_F / ‖H‖_F`` over the outputs ``H`` of
+    the convolution layers and of the SMP layers (0 = every node has the same vector, the
+    symptom of oversmoothing), and the normalised Dirichlet energy ``S`` of the mean-centred
+    final output (small = neighbours agree).
+    """
     from gnnbench.methods.lowbit.smp import smoothness
 
-    res = m.report().get("smp_residual_per_layer")
-    with torch.no_grad():
-        s_out = float(smoothness(m.model(m.x, m.ops), m.ops.gcn))
-    return best[0], best[1], res, s_out
+    model = m.model
+    model.eval()
+    x, spreads = m.x, []
+    for i, layer in enumerate(model.layers):
+        h = layer(x, m.ops, 0.0)
+        spreads.append(float((h - h.mean(0)).norm() / h.norm().clamp_min(1e-12)))
+        x = torch.relu(h) if i < len(model.layers) - 1 else h
+    out = model.propagate(x, m.ops)
+    centred = out - out.mean(0)
+    spreads.append(float(centred.norm() / out.norm().clamp_min(1e-12)))
+    return {"min_relative_spread": min(spreads), "output_smoothness": float(smoothness(centred, m.ops.gcn))}
 
 
 def main() -> None:
@@ -72,13 +92,12 @@ def main() -> None:
         for variant in args.variants:
             tests = []
             for seed in args.seeds:
-                val, test, res, s_out = run(ds, depth, variant, args.bits, args.epochs, seed)
+                val, test, res, collapse = run(ds, depth, variant, args.bits, args.epochs, seed)
                 tests.append(test)
                 mean_res = None if not res else sum(res) / len(res)
                 print(json.dumps({"dataset": args.dataset, "depth": depth, "variant": variant,
                                   "bits": args.bits, "epochs": args.epochs, "seed": seed, "val_acc": val,
-                                  "test_acc": test, "mean_smp_residual": mean_res,
-                                  "logit_smoothness": s_out}), flush=True)
+                                  "test_acc": test, "mean_smp_residual": mean_res, **collapse}), flush=True)
             table.setdefault(variant, {})[depth] = statistics.mean(tests)
     print(json.dumps({"dataset": args.dataset, "bits": args.bits, "epochs": args.epochs, "seeds": args.seeds,
                       "mean_test_acc": table}), flush=True)
