@@ -54,7 +54,7 @@ def inference_times(args) -> dict:
     stack = bb(bb.Config()).build(ds.num_features, ds.num_outputs).to(device).eval()
     x, ei = g.x.to(device), g.edge_index.to(device)
     n = x.size(0)
-    model = VQModel(stack, n, args.num_codewords, None, 0.99, False).to(device).eval()
+    model = VQModel(stack, n, args.num_codewords, args.group_size, 0.99, False).to(device).eval()
     model.initialise(x, ei, args.batch_size / n, 2, torch.Generator().manual_seed(0))
     nbs = epoch_batches(conv_graph(ei, n, stack.kind), list(torch.randperm(n).split(args.batch_size)))
 
@@ -71,7 +71,7 @@ def inference_times(args) -> dict:
         return best
 
     return {"device": str(device), "num_nodes": n, "num_edges": int(ei.size(1)),
-            "batch_size": args.batch_size, "num_codewords": args.num_codewords,
+            "batch_size": args.batch_size, "num_codewords": args.num_codewords, "group_size": args.group_size,
             "vqgnn_inference_s": clock(lambda: model.infer(x, nbs)),
             "layerwise_full_neighbour_inference_s": clock(
                 lambda: layerwise_inference(stack, x, ei, args.batch_size))}
@@ -110,6 +110,7 @@ def main() -> None:
     p.add_argument("--num-nodes", type=int, default=None, help="default: the arxiv preset (169,343)")
     p.add_argument("--batch-size", type=int, default=85_000 // 8)
     p.add_argument("--num-codewords", type=int, default=256)
+    p.add_argument("--group-size", type=int, default=4, help="product-VQ columns per group (vqgnn's default)")
     p.add_argument("--messages", type=int, default=1_500_000)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)

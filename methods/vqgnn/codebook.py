@@ -14,9 +14,15 @@ own assignment; a node's reconstruction concatenates its groups' codewords, so `
 (the reference implementation of Ding et al. quantizes groups of 4 columns).  All groups are
 processed together as batched tensors.
 
-Implicit whitening: running (EMA) per-column mean and variance of the features and of the
-gradients; nearest-codeword search compares vectors divided by the running standard deviation,
-so that features and (much smaller) gradients weigh alike.
+Implicit whitening (``whitening=True``): running per-column mean ``μ`` and variance ``σ²`` of the
+features and of the gradients, updated from every batch with momentum ``1 − γ_s`` (``γ_s = 0.9``,
+batch normalisation's default); the batch is normalised, ``ẑ = (z − μ) / σ``, before assignment,
+and the codewords live in that normalised space, read out as ``ĉ σ + μ`` with the current
+statistics.  Features and (much smaller) gradients then weigh alike in the joint space, and the
+codewords follow a drift of the features' location and scale as fast as the statistics do,
+while their EMA (γ) averages over ~``1/(1 − γ)`` steps: on a small graph with few batches per
+epoch those are many epochs of training, and raw-space codewords lag behind the weights.
+(This is how the reference implementation of Ding et al. whitens, with batch-norm statistics.)
 
 EMA update (van den Oord et al. 2017, App. A.1, as Ding et al. App. E use it), for every group
 and codeword ``v`` with ``n_v`` batch rows assigned and their sum ``s_v``::
@@ -129,10 +135,12 @@ class Codebook(torch.nn.Module):
             for GAT, see :mod:`.layers`).
         groups: ``P`` product-VQ groups (:func:`num_groups`; default 1).
         decay: γ of the EMA updates (default 0.99).
-        whitening: divide by the running standard deviation before assignment (default True).
+        whitening: codewords in the running-normalised space (module docstring; default True).
+        stats_decay: ``γ_s`` of the running mean and variance (default 0.9).
 
     Buffers (Shapes), with ``d = ceil(f / P)`` and ``c = ceil(e / P)``:
-        feat_sum: ``[P, k, d]`` EMA sums ``M`` of the feature side; grad_sum: ``[P, k, c]``.
+        feat_sum: ``[P, k, d]`` EMA sums ``M`` of the feature side (normalised when whitening);
+        grad_sum: ``[P, k, c]``.
         count: ``[P, k]`` EMA counts ``N``.
         assign: ``[P, n]`` int16 (int32 when ``k > 32767``) codeword index of every node.
         feat_mean, feat_var: ``[P·d]``; grad_mean, grad_var: ``[P·c]`` running whitening statistics.
@@ -142,12 +150,13 @@ class Codebook(torch.nn.Module):
     """
 
     def __init__(self, num_nodes: int, num_codewords: int, feat_dim: int, grad_dim: int,
-                 groups: int = 1, decay: float = 0.99, whitening: bool = True):
+                 groups: int = 1, decay: float = 0.99, whitening: bool = True, stats_decay: float = 0.9):
         super().__init__()
         if num_codewords < 1 or groups < 1 or groups > max(1, feat_dim):
             raise ValueError(f"a codebook needs num_codewords >= 1 and 1 <= groups <= feat_dim={feat_dim}, "
                              f"got num_codewords={num_codewords}, groups={groups}")
         self.k, self.decay, self.whitening, self.groups = num_codewords, decay, whitening, groups
+        self.stats_decay = stats_decay
         self.feat_dim, self.grad_dim = feat_dim, grad_dim
         self.d = math.ceil(feat_dim / groups)
         self.c = math.ceil(grad_dim / groups)
@@ -178,13 +187,36 @@ class Codebook(torch.nn.Module):
         return (torch.arange(self.groups, device=self.count.device) * self.k)[:, None]
 
     # ------------------------------------------------------------------ codewords
-    def feature_codebook(self) -> Tensor:
-        """``X̃ = M / N`` per group, ``[P, k, d]``."""
-        return self.feat_sum / self.count[..., None].clamp_min(_EPS)
+    def _std(self, var: Tensor, width: int, part: int, eps: float) -> Tensor:
+        return self._split((var[:width] + eps).sqrt()[None], width, part)  # [P, 1, part]
 
-    def gradient_codebook(self) -> Tensor:
+    def feature_codebook(self, normalised: bool = False) -> Tensor:
+        """``X̃ = M / N`` per group, ``[P, k, d]`` (in the normalised space when asked and whitening)."""
+        cw = self.feat_sum / self.count[..., None].clamp_min(_EPS)
+        if not self.whitening or normalised:
+            return cw
+        return cw * self._std(self.feat_var, self.feat_dim, self.d, 1e-8) + \
+            self._split(self.feat_mean[None, :self.feat_dim], self.feat_dim, self.d)
+
+    def gradient_codebook(self, normalised: bool = False) -> Tensor:
         """``G̃`` per group, ``[P, k, c]``."""
-        return self.grad_sum / self.count[..., None].clamp_min(_EPS)
+        cw = self.grad_sum / self.count[..., None].clamp_min(_EPS)
+        if not self.whitening or normalised:
+            return cw
+        return cw * self._std(self.grad_var, self.grad_dim, self.c, 1e-30) + \
+            self._split(self.grad_mean[None, :self.grad_dim], self.grad_dim, self.c)
+
+    def _normalise(self, zf: Tensor, zg: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Rows ``[P, B, d]`` (and ``[P, B, c]``) split by group, normalised when whitening."""
+        xf = self._split(zf, self.feat_dim, self.d)
+        xg = None if zg is None else self._split(zg, self.grad_dim, self.c)
+        if self.whitening:
+            xf = (xf - self._split(self.feat_mean[None, :self.feat_dim], self.feat_dim, self.d)) / \
+                self._std(self.feat_var, self.feat_dim, self.d, 1e-8)
+            if xg is not None:
+                xg = (xg - self._split(self.grad_mean[None, :self.grad_dim], self.grad_dim, self.c)) / \
+                    self._std(self.grad_var, self.grad_dim, self.c, 1e-30)
+        return xf, xg
 
     def feature_codewords(self) -> Tensor:
         """The ``k`` codewords of every group side by side, ``[k, f]`` (row ``v`` = codeword ``v``
@@ -195,15 +227,19 @@ class Codebook(torch.nn.Module):
         """As :meth:`feature_codewords` for the gradient side, ``[k, e]``."""
         return self._merge(self.gradient_codebook(), self.grad_dim)
 
+    def _rows(self, book: Tensor, codes: Tensor, width: int) -> Tensor:
+        """Concatenate the codewords ``book[p, codes[p, u]]`` of every group: ``[U, width]``."""
+        P, k, part = book.shape
+        idx = (codes + self._off()).t().reshape(-1)  # [U·P], node-major: no transpose copy
+        return book.reshape(P * k, part)[idx].view(codes.size(1), P * part)[:, :width]
+
     def reconstruct(self, codes: Tensor) -> Tensor:
         """Feature rows ``[U, f]`` of the codeword tuples ``codes: [P, U]`` (``R X̃`` of Eq. (6))."""
-        return self._merge(self.feature_codebook()[torch.arange(self.groups, device=codes.device)[:, None], codes],
-                           self.feat_dim)
+        return self._rows(self.feature_codebook(), codes, self.feat_dim)
 
     def reconstruct_grad(self, codes: Tensor) -> Tensor:
         """Gradient-side rows ``[U, e]`` of the codeword tuples ``codes: [P, U]`` (``R G̃`` of Eq. (7))."""
-        return self._merge(self.gradient_codebook()[torch.arange(self.groups, device=codes.device)[:, None], codes],
-                           self.grad_dim)
+        return self._rows(self.gradient_codebook(), codes, self.grad_dim)
 
     def codes_of(self, nodes: Tensor) -> Tensor:
         """Assignments ``[P, len(nodes)]`` int64 of global ``nodes``."""
@@ -220,6 +256,8 @@ class Codebook(torch.nn.Module):
         if self.k < n or self.groups != 1:
             raise ValueError(f"load_exact needs num_codewords >= {n} nodes and one group, got "
                              f"k={self.k}, groups={self.groups}")
+        self.feat_mean.zero_(), self.grad_mean.zero_()  # identity normalisation
+        self.feat_var.fill_(1.0 - 1e-8), self.grad_var.fill_(1.0 - 1e-30)
         self.feat_sum.zero_()[0, :n] = feat
         self.grad_sum.zero_()[0, :n] = grad
         self.count.fill_(1.0)
@@ -227,18 +265,12 @@ class Codebook(torch.nn.Module):
 
     # ------------------------------------------------------------------ assignment
     def _joint(self, zf: Tensor, zg: Tensor | None) -> tuple[Tensor, Tensor]:
-        """Joint rows ``[P, B, D]`` and codewords ``[P, k, D]`` (whitened when enabled)."""
-        rows, cws = self._split(zf, self.feat_dim, self.d), self.feature_codebook()
-        if self.whitening:
-            s = self._split(self.feat_var[None, :self.feat_dim], self.feat_dim, self.d).clamp_min(1e-8).rsqrt()
-            rows, cws = rows * s, cws * s
-        if zg is None:
-            return rows, cws
-        gr, gc = self._split(zg, self.grad_dim, self.c), self.gradient_codebook()
-        if self.whitening:
-            s = self._split(self.grad_var[None, :self.grad_dim], self.grad_dim, self.c).clamp_min(1e-30).rsqrt()
-            gr, gc = gr * s, gc * s
-        return torch.cat([rows, gr], -1), torch.cat([cws, gc], -1)
+        """Joint rows ``[P, B, D]`` and codewords ``[P, k, D]`` (normalised when whitening)."""
+        xf, xg = self._normalise(zf, zg)
+        if xg is None:
+            return xf, self.feature_codebook(normalised=True)
+        return torch.cat([xf, xg], -1), torch.cat([self.feature_codebook(normalised=True),
+                                                   self.gradient_codebook(normalised=True)], -1)
 
     def nearest(self, zf: Tensor, zg: Tensor | None = None) -> Tensor:
         """Nearest codeword of each row, per group, in the joint (whitened) space.
@@ -255,11 +287,10 @@ class Codebook(torch.nn.Module):
 
     # ------------------------------------------------------------------ updates
     def _update_stats(self, zf: Tensor, zg: Tensor) -> None:
-        g = 1.0 - self.decay
-        fm, fv = F.pad(zf.mean(0), (0, self.feat_mean.numel() - self.feat_dim)), \
-            F.pad(zf.var(0, unbiased=False), (0, self.feat_var.numel() - self.feat_dim))
-        gm, gv = F.pad(zg.mean(0), (0, self.grad_mean.numel() - self.grad_dim)), \
-            F.pad(zg.var(0, unbiased=False), (0, self.grad_var.numel() - self.grad_dim))
+        g = 1.0 - self.stats_decay
+        pf, pg = self.feat_mean.numel() - self.feat_dim, self.grad_mean.numel() - self.grad_dim
+        fm, fv = F.pad(zf.mean(0), (0, pf)), F.pad(zf.var(0, unbiased=False), (0, pf))
+        gm, gv = F.pad(zg.mean(0), (0, pg)), F.pad(zg.var(0, unbiased=False), (0, pg))
         self.feat_mean.lerp_(fm, g)
         self.feat_var.lerp_(fv, g)
         if not bool(self.grad_seen):
@@ -285,31 +316,33 @@ class Codebook(torch.nn.Module):
         """
         if self.whitening:
             self._update_stats(zf, zg)
+        xf, xg = self._normalise(zf, zg)
         if codes is None:
-            codes = self.nearest(zf, zg)
+            codes = _argmin_dist(torch.cat([xf, xg], -1), torch.cat(
+                [self.feature_codebook(normalised=True), self.gradient_codebook(normalised=True)], -1))
         self.assign[:, nodes] = codes.to(self.assign.dtype)
         P, k, gamma = self.groups, self.k, self.decay
         flat = (codes + self._off()).reshape(-1)
         n_v = torch.bincount(flat, minlength=P * k).to(zf.dtype).view(P, k)
-        fs = zf.new_zeros(P * k, self.d).index_add_(0, flat, self._split(zf, self.feat_dim, self.d).reshape(-1, self.d))
-        gs = zf.new_zeros(P * k, self.c).index_add_(0, flat, self._split(zg, self.grad_dim, self.c).reshape(-1, self.c))
+        fs = zf.new_zeros(P * k, self.d).index_add_(0, flat, xf.reshape(-1, self.d))
+        gs = zf.new_zeros(P * k, self.c).index_add_(0, flat, xg.reshape(-1, self.c))
         self.count.mul_(gamma).add_(n_v, alpha=1 - gamma)
         self.feat_sum.mul_(gamma).add_(fs.view(P, k, self.d), alpha=1 - gamma)
         self.grad_sum.mul_(gamma).add_(gs.view(P, k, self.c), alpha=1 - gamma)
-        self._reseed(zf, zg)
+        self._reseed(xf, xg)
         return codes
 
-    def _reseed(self, zf: Tensor, zg: Tensor) -> None:
-        """Codewords that no node is assigned to take the values of random batch rows."""
+    def _reseed(self, xf: Tensor, xg: Tensor) -> None:
+        """Codewords that no node is assigned to take the values of random batch rows
+        (``xf: [P, B, d]``, ``xg: [P, B, c]``, as stored: normalised when whitening)."""
         P, k = self.groups, self.k
         used = torch.bincount((self.assign.long() + self._off()).view(-1), minlength=P * k).view(P, k) > 0
         dead = (~used).nonzero()
-        if dead.numel() == 0 or zf.size(0) == 0:
+        if dead.numel() == 0 or xf.size(1) == 0:
             return
         live_mean = (self.count * used).sum(1) / used.sum(1).clamp_min(1)
         cnt = torch.where(used.any(1), live_mean, torch.ones_like(live_mean))[dead[:, 0]]
-        pick = torch.randint(0, zf.size(0), (dead.size(0),), device=zf.device)
-        xf, xg = self._split(zf, self.feat_dim, self.d), self._split(zg, self.grad_dim, self.c)
+        pick = torch.randint(0, xf.size(1), (dead.size(0),), device=xf.device)
         self.count[dead[:, 0], dead[:, 1]] = cnt
         self.feat_sum[dead[:, 0], dead[:, 1]] = xf[dead[:, 0], pick] * cnt[:, None]
         self.grad_sum[dead[:, 0], dead[:, 1]] = xg[dead[:, 0], pick] * cnt[:, None]
@@ -328,14 +361,8 @@ class Codebook(torch.nn.Module):
         self.feat_var.copy_(F.pad(zf.var(0, unbiased=False), (0, self.feat_var.numel() - self.feat_dim)))
         self.grad_sum.zero_()
         self.grad_seen.fill_(False)
-        z = self._split(zf, self.feat_dim, self.d)
-        scale = None
-        if self.whitening:
-            scale = self._split(self.feat_var[None, :self.feat_dim], self.feat_dim, self.d).clamp_min(1e-8).rsqrt()
-            z = z * scale
+        z, _ = self._normalise(zf, None)
         cent, codes = kmeans(z.contiguous(), self.k, kmeans_iters, generator)
-        if scale is not None:
-            cent = cent / scale
         cnt = torch.bincount((codes + self._off()).view(-1), minlength=self.groups * self.k)
         cnt = (cnt.to(zf.dtype) * batch_fraction).clamp_min(batch_fraction).view(self.groups, self.k)
         self.count.copy_(cnt)
