@@ -57,11 +57,13 @@ def _fake_(x: Tensor, q: LearnedQuantizer) -> Tensor:
     return x.div_(s).round_().clamp_(qmin, qmax).mul_(s)
 
 
-def int_linear(x_q: Tensor, w_codes: Tensor, w_colsum: Tensor, w_scale: Tensor) -> Tensor:
+def int_linear(x_q: Tensor | tuple[Tensor, Tensor], w_codes: Tensor, w_colsum: Tensor, w_scale: Tensor
+               ) -> Tensor:
     """``x · Q_w(W)ᵀ`` in float from a quantized ``x_q`` by an int8 × int8 → int32 ``torch._int_mm``.
 
     Args:
-        x_q: ``[N, C_in]`` quint8 (zero point 0 or 128).
+        x_q: ``[N, C_in]`` quint8 (zero point 0 or 128), or for per-node ranges
+            ``(v [N, C_in] int8, zero point, steps [N, 1])`` with code ``= v + 128 − zero point``.
         w_codes: ``[C_in, C_out]`` int8 weight codes (transposed, contiguous).
         w_colsum: ``[C_out]`` int32, ``w_codes.sum(0)``.
         w_scale: ``[C_out]`` float, the weight steps.
@@ -69,10 +71,13 @@ def int_linear(x_q: Tensor, w_codes: Tensor, w_colsum: Tensor, w_scale: Tensor) 
     Returns:
         ``[N, C_out]`` float32, exact up to the final float scaling.
     """
-    zp = int(x_q.q_zero_point())
-    codes = (x_q.int_repr().to(torch.int16) - 128).to(torch.int8)  # uint8 → int8, shift undone below
+    if isinstance(x_q, tuple):
+        codes, zp, step = x_q
+    else:
+        zp, step = int(x_q.q_zero_point()), x_q.q_scale()
+        codes = (x_q.int_repr().to(torch.int16) - 128).to(torch.int8)  # uint8 → int8, shift undone below
     acc = torch._int_mm(codes.contiguous(), w_codes) + (128 - zp) * w_colsum
-    return acc.float() * (x_q.q_scale() * w_scale)
+    return acc.float() * (step * w_scale)
 
 
 class IntegerGNN:
@@ -102,10 +107,12 @@ class IntegerGNN:
             for layer in model.layers:
                 codes, s = quantize_int(layer.weight.detach(), layer.q_w.alpha.abs(), model.bits,
                                         bool(layer.q_w.signed))
+                wt = codes.t().contiguous().to(torch.int8)
+                prep = {"codes": (wt, wt.sum(0, dtype=torch.int32), s.reshape(-1).float())}
                 s = s.reshape(-1).double()
                 wq = torch._make_per_channel_quantized_tensor(
                     codes.to(torch.int8), s, torch.zeros_like(s, dtype=torch.long), 0)
-                prep = {"packed": torch.ops.quantized.linear_prepack(wq, None)}
+                prep["packed"] = torch.ops.quantized.linear_prepack(wq, None)
                 if layer.kind == "sage":
                     rc, rs = quantize_int(layer.weight_root.detach(), layer.q_wr.alpha.abs(), model.bits,
                                           bool(layer.q_wr.signed))
@@ -113,27 +120,37 @@ class IntegerGNN:
                     prep["root"] = (wt, wt.sum(0, dtype=torch.int32), rs.reshape(-1).float())
                 self.layers.append(prep)
 
-    def transform(self, x_q: Tensor, i: int) -> Tensor:
+    def transform(self, x_q: Tensor | tuple, i: int) -> Tensor:
         """Layer ``i``'s messages ``Q_msg(Q_in(x) · Q_w(W)ᵀ)`` from its quantized input, dequantized.
 
         Args:
-            x_q: ``[N, C_in]`` quint8, the layer's input codes (:meth:`quantize_input`).
+            x_q: the layer's input codes (:meth:`quantize_input`): ``[N, C_in]`` quint8, or with
+                per-node ranges a tuple for :func:`int_linear` (then ``torch._int_mm`` runs the
+                product and ``Q_msg`` is applied to its float result).
 
         Returns:
             ``[N, C_out]`` float32 on the message grid.
         """
         layer = self.model.layers[i]
+        if isinstance(x_q, tuple):
+            return _fake_(int_linear(x_q, *self.layers[i]["codes"]), layer.q_msg)
         s, zp, lo, hi = _grid(layer.q_msg)
         z_q = torch.ops.quantized.linear(x_q, self.layers[i]["packed"], s, zp)
         if layer.bits == 8:
             return z_q.dequantize()
         return (z_q.int_repr().clamp_(lo, hi).float() - zp) * s
 
-    def quantize_input(self, x: Tensor, i: int) -> Tensor:
-        """``x: [N, C_in]`` float as layer ``i``'s input codes (quint8)."""
+    def quantize_input(self, x: Tensor, i: int) -> Tensor | tuple[Tensor, int, Tensor]:
+        """``x: [N, C_in]`` float as layer ``i``'s input codes: quint8 ``[N, C_in]``, or with
+        per-node ranges the tuple of :func:`int_linear`."""
+        q = self.model.layers[i].q_in
+        if q.per_node:  # the quint8 convention: code = int8 value + 128 − zero point
+            codes, step = quantize_int(x, q.ranges(x), q.bits, bool(q.signed))
+            zp = 128 if bool(q.signed) else 0
+            return (codes + zp - 128).to(torch.int8), zp, step
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _quantize(x, self.model.layers[i].q_in)
+            return _quantize(x, q)
 
     @torch.no_grad()
     def __call__(self, x: Tensor, ops: GraphOperators) -> Tensor:
@@ -143,7 +160,7 @@ class IntegerGNN:
         model = self.model
         n = len(model.layers)
         for i, layer in enumerate(model.layers):
-            x_q = x if x.is_quantized else self.quantize_input(x, i)
+            x_q = x if isinstance(x, tuple) or x.is_quantized else self.quantize_input(x, i)
             h = _fake_(spmm(ops.conv, self.transform(x_q, i)), layer.q_agg).add_(layer.bias)
             if layer.kind == "sage":
                 h = h.add_(int_linear(x_q, *self.layers[i]["root"]))

@@ -64,24 +64,27 @@ class QuantLayer(torch.nn.Module):
         bits: 2, 4, 8 or 32 (no quantization).
         last: the network's last convolution layer, whose aggregate (the logits, or ``Z`` of the
             SMP layers) is left in float (``q_agg`` passes it through).
+        node_ranges: the input quantizer has a range per node (``LearnedQuantizer(per_node=True)``:
+            a learned ratio of each node's ``max|x|``), for the first layer's input features.
 
     Shapes:
         x: ``[N, in_channels]`` → ``[N, out_channels]`` (before σ).
     """
 
-    def __init__(self, kind: str, in_channels: int, out_channels: int, bits: int, last: bool = False):
+    def __init__(self, kind: str, in_channels: int, out_channels: int, bits: int, last: bool = False,
+                 node_ranges: bool = False):
         super().__init__()
         self.kind, self.bits = kind, bits
         self.weight = torch.nn.Parameter(torch.empty(out_channels, in_channels))
         self.bias = torch.nn.Parameter(torch.zeros(out_channels))
-        self.q_in = LearnedQuantizer(bits)
+        self.q_in = LearnedQuantizer(bits, per_node=node_ranges)
         self.q_w = LearnedQuantizer(bits, per_channel=True, channels=out_channels)
         self.q_msg = LearnedQuantizer(bits)
         self.q_agg = LearnedQuantizer(32 if last else bits)
         if kind == "sage":
             self.weight_root = torch.nn.Parameter(torch.empty(out_channels, in_channels))
             self.q_wr = LearnedQuantizer(bits, per_channel=True, channels=out_channels)
-        self._nonzeros: tuple | None = None  # cache of _sparse_input: (key, index [2, nnz], values)
+        self._nonzeros: tuple | None = None  # _sparse_input's cache: key, index [2, nnz], values, maxima
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -111,11 +114,13 @@ class QuantLayer(torch.nn.Module):
         if self._nonzeros is None or self._nonzeros[0] != key:  # the features' non-zeros, once
             index = x.nonzero().t().contiguous()
             sparse = index.size(1) < x.numel() // 8
-            self._nonzeros = (key, index if sparse else None, x[index[0], index[1]] if sparse else None)
-        _, index, nonzero = self._nonzeros
+            node_max = LearnedQuantizer.node_max(x)[index[0], 0] if sparse else None
+            self._nonzeros = (key, index if sparse else None, x[index[0], index[1]] if sparse else None, node_max)
+        _, index, nonzero, node_max = self._nonzeros
         if index is None:
             return None
-        return index, F.dropout(self.q_in(nonzero, numel=x.numel()), dropout, self.training)
+        q = self.q_in(nonzero, numel=x.numel(), node_max=node_max if self.q_in.per_node else None)
+        return index, F.dropout(q, dropout, self.training)
 
     @staticmethod
     def _sparse_linear(index: Tensor, values: Tensor, w: Tensor, num_nodes: int) -> Tensor:
@@ -157,6 +162,8 @@ class QuantGNN(torch.nn.Module):
         dropout: dropout on each convolution layer's input.
         smp: SMP constants, or ``None`` for none.
         smp_layers: number of propagation layers after the convolutions (needs ``smp``).
+        node_ranges: the first layer's input (the features) quantized with a range per node
+            (see :class:`QuantLayer`).
 
     Attributes:
         residuals: after a forward pass with SMP layers, the constraint residuals ``[K]``
@@ -170,15 +177,16 @@ class QuantGNN(torch.nn.Module):
     """
 
     def __init__(self, kind: str, channels: list[tuple[int, int]], bits: int, dropout: float,
-                 smp: SMPConfig | None = None, smp_layers: int = 0):
+                 smp: SMPConfig | None = None, smp_layers: int = 0, node_ranges: bool = False):
         super().__init__()
         if kind not in ("gcn", "sage"):
             raise ValueError(f"kind={kind!r} is not supported by lowbit; choose 'gcn' or 'sage'")
         if smp_layers and smp is None:
             raise ValueError(f"smp_layers={smp_layers} needs SMP constants; pass smp=SMPConfig() or smp_layers=0")
         self.kind, self.bits, self.dropout, self.smp = kind, bits, dropout, smp
-        self.layers = torch.nn.ModuleList(QuantLayer(kind, i, o, bits, last=k == len(channels) - 1)
-                                          for k, (i, o) in enumerate(channels))
+        self.layers = torch.nn.ModuleList(
+            QuantLayer(kind, i, o, bits, last=k == len(channels) - 1, node_ranges=node_ranges and k == 0)
+            for k, (i, o) in enumerate(channels))
         self.propagation = torch.nn.ModuleList(PropagationQuantizers(bits) for _ in range(smp_layers))
         self.residuals: Tensor | None = None
 

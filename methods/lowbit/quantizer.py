@@ -87,7 +87,7 @@ def quantize_int(x: Tensor, alpha: Tensor, bits: int, signed: bool) -> tuple[Ten
 
 @torch.no_grad()
 def search_range(x: Tensor, bits: int, signed: bool, per_channel: bool = False,
-                 num_ratios: int = 40) -> Tensor:
+                 num_ratios: int = 40, row_max: Tensor | None = None) -> Tensor:
     """The clipping range minimising the quantization MSE, by grid search over ratios of ``max|x|``.
 
     Tries ``α = r · max|x|`` for ``r`` in ``num_ratios`` values evenly spaced in ``(0, 1]`` and
@@ -97,10 +97,16 @@ def search_range(x: Tensor, bits: int, signed: bool, per_channel: bool = False,
     Args:
         x: ``[C, ...]`` if ``per_channel`` (one range per row), else any shape.
         per_channel: one range per row of ``x`` (weights ``[C_out, C_in]``).
+        row_max: ``[N, 1]``, each row's ``max|x|``: search the *ratio* ``r`` (one scalar) of the
+            per-node ranges ``r · row_max`` instead (:class:`LearnedQuantizer` with ``per_node``).
 
     Returns:
         ``[C, 1]`` if ``per_channel`` else a scalar ``[]``; positive.
     """
+    if row_max is not None:
+        ratios = torch.linspace(1.0 / num_ratios, 1.0, num_ratios, device=x.device)
+        errs = torch.stack([(fake_quantize(x, r * row_max, bits, signed) - x).pow(2).mean() for r in ratios])
+        return ratios[int(errs.argmin())].clone()
     flat = x.detach().float().reshape(x.size(0), -1) if per_channel else x.detach().float().reshape(1, -1)
     amax = flat.abs().amax(dim=1, keepdim=True).clamp_min(1e-8)  # [C, 1]
     ratios = torch.linspace(1.0 / num_ratios, 1.0, num_ratios, device=x.device)
@@ -127,13 +133,22 @@ class LearnedQuantizer(torch.nn.Module):
         bits: 2, 4, 8 or 32.
         per_channel: a range per row (for weights ``[C_out, C_in]``); requires ``channels``.
         channels: number of rows when ``per_channel``.
+        per_node: a range per node (row of ``x: [N, C]``): ``α · max_j |x_ij|``, the learned
+            scalar ``α`` a ratio of each node's own maximum (for input features whose scale
+            differs between nodes, such as row-normalised bag-of-words of ``1 / length``; a
+            per-tensor grid rounds every word of a long document to 0).  The maxima are
+            statistics of the input, not parameters, so it applies to unseen graphs as well.
 
     Shapes:
         x: ``[...]`` (``[C_out, C_in]`` when per-channel) → same shape.
     """
 
-    def __init__(self, bits: int, per_channel: bool = False, channels: int = 1):
+    def __init__(self, bits: int, per_channel: bool = False, channels: int = 1, per_node: bool = False):
         super().__init__()
+        if per_node and per_channel:
+            raise ValueError("a quantizer has ranges per channel (weights) or per node (inputs), not both; "
+                             "choose one of per_channel=True, per_node=True")
+        self.per_node = per_node
         if bits not in BITS:
             raise ValueError(f"bits={bits!r} is not supported; choose one of {', '.join(map(str, BITS))}")
         self.bits = bits
@@ -147,12 +162,27 @@ class LearnedQuantizer(torch.nn.Module):
     def initialize(self, x: Tensor) -> None:
         """Set the grid's sign and the error-minimising range from ``x``."""
         self.signed.fill_(bool((x < 0).any()))
-        self.alpha.copy_(search_range(x, self.bits, bool(self.signed), self.per_channel))
+        row_max = self.node_max(x) if self.per_node else None
+        self.alpha.copy_(search_range(x, self.bits, bool(self.signed), self.per_channel, row_max=row_max))
         self.initialized.fill_(True)
 
-    def forward(self, x: Tensor, numel: int | None = None) -> Tensor:
+    @staticmethod
+    def node_max(x: Tensor) -> Tensor:
+        """``[N, 1]`` each row's ``max|x|`` (1 for an all-zero row), detached."""
+        m = x.detach().abs().amax(dim=1, keepdim=True)
+        return torch.where(m > 0, m, torch.ones_like(m))
+
+    def ranges(self, x: Tensor, node_max: Tensor | None = None) -> Tensor:
+        """The range(s) applied to ``x``: ``|α|``, or ``|α| · node_max`` per node (``[N, 1]``, or
+        ``node_max`` as given, e.g. ``[nnz]`` gathered for the non-zeros of ``x``)."""
+        if not self.per_node:
+            return self.alpha.abs()
+        return self.alpha.abs() * (self.node_max(x) if node_max is None else node_max)
+
+    def forward(self, x: Tensor, numel: int | None = None, node_max: Tensor | None = None) -> Tensor:
         """``x̂`` of ``x``; ``numel`` overrides the element count of LSQ's gradient scale (when ``x``
-        holds only the non-zero entries of a larger tensor whose zeros quantize to 0)."""
+        holds only the non-zero entries of a larger tensor whose zeros quantize to 0), and
+        ``node_max`` gives the per-node maxima (``per_node``) for such entries."""
         if self.bits == 32:
             return x
         if not bool(self.initialized):
@@ -161,8 +191,8 @@ class LearnedQuantizer(torch.nn.Module):
             self.initialize(x)
         qmax = qrange(self.bits, bool(self.signed))[1]
         n = numel if numel is not None else (x[0].numel() if self.per_channel else x.numel())
-        return fake_quantize(x, self.alpha.abs(), self.bits, bool(self.signed),
+        return fake_quantize(x, self.ranges(x, node_max), self.bits, bool(self.signed),
                              grad_scale=1.0 / math.sqrt(max(n, 1) * qmax))
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, per_channel={self.per_channel}"
+        return f"bits={self.bits}, per_channel={self.per_channel}, per_node={self.per_node}"

@@ -193,3 +193,22 @@ def test_sparse_feature_path_matches_dense_path(kind):
     assert torch.allclose(outs[0], outs[1], atol=1e-4)
     assert torch.allclose(grads[0][0], grads[1][0], rtol=1e-3, atol=1e-5)
     assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-3, atol=1e-4)
+
+
+def test_per_node_ranges_keep_small_rows_that_a_tensor_range_rounds_to_zero():
+    torch.manual_seed(0)
+    words = torch.zeros(200, 50)
+    words[:100, :40] = 1.0  # long documents: 1 / length is small
+    words[100:, :2] = 1.0  # short ones: 1 / 2
+    x = words / words.sum(1, keepdim=True).clamp_min(1)
+    per_node, per_tensor = LearnedQuantizer(2, per_node=True), LearnedQuantizer(2)
+    out_node, out_tensor = per_node(x), per_tensor(x)
+    lost = lambda out: int(((out == 0) & (x > 0)).sum())
+    assert lost(out_node) == 0 and lost(out_tensor) > 0
+    assert float((out_node - x).pow(2).mean()) < float((out_tensor - x).pow(2).mean())
+    assert 0 < float(per_node.alpha) <= 1  # a ratio of each node's max
+
+
+def test_per_node_and_per_channel_are_exclusive():
+    with pytest.raises(ValueError, match="not both"):
+        LearnedQuantizer(4, per_channel=True, channels=3, per_node=True)
