@@ -2,12 +2,13 @@
 
 Usage: GNNBENCH_DATA_ROOT=/work/shared/data python benchmarks/bench_lowbit_int8.py
        [--dataset cora|citeseer|arxiv] [--hidden 256] [--layers 3] [--epochs 20] [--repeats 7]
-       [--threads 1]
+       [--threads 1] [--feature-ranges node|tensor]
 
 ``arxiv`` is the synthetic graph of ogbn-arxiv's shape (169,343 nodes, 1.17 M edges, 128
 features, 40 classes; no data root needed).  Two GCN models of the same shape are trained
 ``--epochs`` full-graph epochs: FP32 (``bits=32``) and INT8 (``bits=8``); then, in the same
-process and thread count, the benchmark takes the median over ``--repeats`` of
+process and thread count, the benchmark takes the median over ``--repeats`` rounds (each round
+runs every variant once, in turn, so that all see the same background load) of
 
 - ``fp32_inference_s``: a full-graph forward pass of the FP32 model (float matmul + sparse product);
 - ``int8_inference_s``: the same pass on integer kernels (:class:`IntegerGNN`: quantized linear);
@@ -52,7 +53,7 @@ def _method(bits, args, ds, train=True):
     from gnnbench.methods.lowbit import LowBit
 
     torch.manual_seed(0)
-    m = LowBit(LowBit.Config(bits=bits, smp=False),
+    m = LowBit(LowBit.Config(bits=bits, smp=False, feature_ranges=args.feature_ranges),
                GCN(GCN.Config(num_layers=args.layers, hidden_channels=args.hidden)),
                TrainConfig(epochs=args.epochs), BudgetConfig())
     m.setup(ds, torch.device("cpu"))
@@ -63,14 +64,18 @@ def _method(bits, args, ds, train=True):
     return m
 
 
-def _time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def _time(fns, repeats):
+    """Median seconds of each function over ``repeats`` rounds; each round calls every function
+    once, in turn, so that they share whatever else the machine is doing."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
 
 
 def main() -> None:
@@ -81,6 +86,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--feature-ranges", default="node", choices=["node", "tensor"],
+                   help="method.feature_ranges: per-node ranges run the first layer on torch._int_mm, "
+                        "per-tensor ones on the quantized linear kernel like every other layer")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
@@ -100,13 +108,13 @@ def main() -> None:
             h = torch.relu(h) if i < len(int8.model.layers) - 1 else h
         quantized = [engine.quantize_input(v, i) for i, v in enumerate(inputs)]
         weights = [layer.weight for layer in fp32.model.layers]
-        t_fp32_tr = _time(lambda: [v @ w.t() for v, w in zip(inputs, weights)], args.repeats)
-        t_int8_tr = _time(lambda: [engine.transform(q, i) for i, q in enumerate(quantized)], args.repeats)
-        t_fp32 = _time(lambda: fp32.model(fp32.x, fp32.ops), args.repeats)
-        t_int8 = _time(lambda: engine(x, int8.ops), args.repeats)
+        t_fp32_tr, t_int8_tr = _time([lambda: [v @ w.t() for v, w in zip(inputs, weights)],
+                                      lambda: [engine.transform(q, i) for i, q in enumerate(quantized)]],
+                                     args.repeats)
         x_q = engine.quantize_input(x, 0)
-        t_int8_pre = _time(lambda: engine(x_q, int8.ops), args.repeats)
-        t_fake = _time(lambda: int8.model(x, int8.ops), args.repeats)
+        t_fp32, t_int8, t_int8_pre, t_fake = _time(
+            [lambda: fp32.model(fp32.x, fp32.ops), lambda: engine(x, int8.ops), lambda: engine(x_q, int8.ops),
+             lambda: int8.model(x, int8.ops)], args.repeats)
         test = ds.split["test"]
         y = ds.graph.y[test]
         out_fp32, out_fake, out_int = fp32.model(fp32.x, fp32.ops), int8.model(x, int8.ops), engine(x, int8.ops)
@@ -114,7 +122,7 @@ def main() -> None:
     sizes = {f"int{b}_model_size_bytes": model_size_bytes(_method(b, args, ds, train=False).model) for b in (4, 2)}
     print(json.dumps({
         "dataset": args.dataset, "num_nodes": ds.graph.num_nodes, "num_edges": ds.graph.num_edges,
-        "layers": args.layers, "hidden": args.hidden, "epochs": args.epochs, "repeats": args.repeats,
+        "layers": args.layers, "hidden": args.hidden, "feature_ranges": args.feature_ranges, "epochs": args.epochs, "repeats": args.repeats,
         "threads": torch.get_num_threads(), "engine": torch.backends.quantized.engine,
         "fp32_inference_s": t_fp32, "int8_inference_s": t_int8, "fake_quant_inference_s": t_fake,
         "speedup": t_fp32 / t_int8, "int8_prequantized_features_inference_s": t_int8_pre,
