@@ -56,8 +56,12 @@ class VQGNN:
                 rows, 256 codewords per 4 columns describe most of them exactly.
             decay: γ of the EMA codeword updates (default 0.99).
             batch_size: nodes per batch when no budget is set (default 1024).
-            batching: ``"random"`` node batches (the paper's, default) or ``"cluster"`` (METIS
-                parts, ``parts_per_batch`` per batch).
+            batching: ``"cluster"`` (default: METIS parts, ``parts_per_batch`` per batch, as
+                Cluster-GCN's) or ``"random"`` node batches (the paper's).  Cluster batches keep
+                most messages inside the batch, exact, and leave fewer to the codewords: on Cora
+                (200 epochs, seeds 0 and 1) GAT scored 0.832 / 0.833 with them against 0.814 /
+                0.796 with random batches (full-graph: 0.834 / 0.833), SAGE 0.810 / 0.808
+                against 0.801 / 0.794.
             parts_per_batch: METIS parts per cluster batch (default 4).
             whitening: implicit whitening (default ``False``): codewords kept in a space
                 normalised by running per-column means and variances, which follow the features
@@ -77,7 +81,7 @@ class VQGNN:
         group_size: int | None = Field(4, ge=1)
         decay: float = Field(0.99, gt=0, lt=1)
         batch_size: int = Field(1024, ge=1)
-        batching: Literal["random", "cluster"] = "random"
+        batching: Literal["random", "cluster"] = "cluster"
         parts_per_batch: int = Field(4, ge=1)
         whitening: bool = False
         grad_scale: float = Field(1.0, ge=0)
