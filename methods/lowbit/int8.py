@@ -145,9 +145,11 @@ class IntegerGNN:
         per-node ranges the tuple of :func:`int_linear`."""
         q = self.model.layers[i].q_in
         if q.per_node:  # the quint8 convention: code = int8 value + 128 − zero point
-            codes, step = quantize_int(x, q.ranges(x), q.bits, bool(q.signed))
+            qmin, qmax = qrange(q.bits, bool(q.signed))
+            step = q.ranges(x).detach().clamp_min(1e-8) / qmax
             zp = 128 if bool(q.signed) else 0
-            return (codes + zp - 128).to(torch.int8), zp, step
+            codes = (x / step).round_().clamp_(qmin, qmax).add_(zp - 128).to(torch.int8)
+            return codes, zp, step
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return _quantize(x, q)

@@ -124,7 +124,13 @@ class QuantLayer(torch.nn.Module):
 
     @staticmethod
     def _sparse_linear(index: Tensor, values: Tensor, w: Tensor, num_nodes: int) -> Tensor:
-        """``X · Wᵀ`` for ``X`` given by its non-zeros: ``Σ_j X_ij W_:j`` gathered per entry, ``[N, C_out]``."""
+        """``X · Wᵀ`` for ``X: [N, C_in]`` given by its non-zeros (``index [2, nnz]`` row-major,
+        ``values [nnz]``), ``[N, C_out]``: per-entry products summed by ``index_add`` when gradients
+        are needed (cheap backward to the values), a CSR sparse × dense product otherwise."""
+        if not torch.is_grad_enabled():
+            coo = torch.sparse_coo_tensor(index, values, (num_nodes, w.size(1)), is_coalesced=True,
+                                          check_invariants=False)
+            return spmm(coo.to_sparse_csr(), w.t().contiguous())
         return values.new_zeros(num_nodes, w.size(0)).index_add(0, index[0], values.unsqueeze(1) * w.t()[index[1]])
 
     def forward(self, x: Tensor, ops: GraphOperators, dropout: float) -> Tensor:

@@ -191,6 +191,8 @@ def test_sparse_feature_path_matches_dense_path(kind):
         grads.append((layer.q_in.alpha.grad.clone(), layer.weight.grad.clone()))
     assert layer._sparse_input(x, 0.0) is not None
     assert torch.allclose(outs[0], outs[1], atol=1e-4)
+    with torch.no_grad():  # the CSR product of evaluation
+        assert torch.allclose(layer(x, ops, 0.0), layer(x.clone().requires_grad_(True), ops, 0.0), atol=1e-4)
     assert torch.allclose(grads[0][0], grads[1][0], rtol=1e-3, atol=1e-5)
     assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-3, atol=1e-4)
 
