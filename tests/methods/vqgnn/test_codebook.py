@@ -121,3 +121,15 @@ def test_kmeans_is_exact_when_a_group_has_few_distinct_rows():
     assert torch.equal(cent[0][codes[0]], z[0])
     err = (cent[1][codes[1]] - z[1]).norm() / z[1].norm()
     assert 0 < err < 0.8
+
+
+def test_distinct_rows_equals_torch_unique():
+    from gnnbench.methods.vqgnn.codebook import _distinct_rows
+
+    g = torch.Generator().manual_seed(0)
+    sparse = (torch.rand(3000, 4, generator=g) < 0.05).float() * torch.randint(1, 4, (3000, 4), generator=g)
+    signed_zero = torch.tensor([[0.0, 1.0], [-0.0, 1.0], [2.0, -0.0]])
+    for z in (sparse, torch.randn(500, 3, generator=g), signed_zero):
+        u1, i1 = torch.unique(z, dim=0, return_inverse=True)
+        u2, i2 = _distinct_rows(z)
+        assert torch.equal(u1, u2) and torch.equal(i1, i2)
