@@ -34,6 +34,7 @@ Codewords that no node is assigned to any more are re-seeded from random batch r
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -261,6 +262,40 @@ class Codebook(torch.nn.Module):
         """Gradient-side rows ``[U, e]`` of the codeword tuples ``codes: [P, U]`` (``R G̃`` of Eq. (7))."""
         return self._rows(self.gradient_codebook(), codes, self.grad_dim)
 
+    def cache_rows(self) -> None:
+        """Keep every node's reconstructed row ``R X̃`` (``[n, f]``, as CSR when mostly zero) so that
+        :meth:`project_rows` gathers rows instead of rebuilding them: for a frozen codebook (the
+        input layer), whose assignments and codewords never change after initialisation."""
+        rows = self.reconstruct(self.assign.long())
+        if rows.numel() >= 1 << 20 and int(torch.count_nonzero(rows)) < rows.numel() // 16:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+                csr = rows.to_sparse_csr()
+            self._cache: Tensor | tuple[Tensor, Tensor, Tensor] | None = (
+                csr.crow_indices(), csr.col_indices(), csr.values())
+        else:
+            self._cache = rows
+
+    def project_rows(self, nodes: Tensor, W: Tensor) -> Tensor | None:
+        """``(R X̃)[nodes] Wᵀ``, ``[U, f']``, from the rows kept by :meth:`cache_rows` (``None``
+        without them); ``W: [f', f]``.  Equal to ``reconstruct(codes_of(nodes)) @ W.t()``."""
+        cache = getattr(self, "_cache", None)
+        if cache is None:
+            return None
+        if isinstance(cache, Tensor):
+            return cache[nodes] @ W.t()
+        crow, col, val = cache
+        start = crow[nodes]
+        cnt = crow[nodes + 1] - start
+        sub_crow = torch.zeros(nodes.numel() + 1, dtype=crow.dtype, device=crow.device)
+        torch.cumsum(cnt, 0, out=sub_crow[1:])
+        pos = torch.repeat_interleave(start - sub_crow[:-1], cnt) + torch.arange(
+            int(sub_crow[-1]), device=crow.device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+            sub = torch.sparse_csr_tensor(sub_crow, col[pos], val[pos], (nodes.numel(), self.feat_dim))
+            return torch.sparse.mm(sub, W.t())
+
     def codes_of(self, nodes: Tensor) -> Tensor:
         """Assignments ``[P, len(nodes)]`` int64 of global ``nodes``."""
         return self.assign[:, nodes].long()
@@ -276,6 +311,7 @@ class Codebook(torch.nn.Module):
         if self.k < n or self.groups != 1:
             raise ValueError(f"load_exact needs num_codewords >= {n} nodes and one group, got "
                              f"k={self.k}, groups={self.groups}")
+        self._cache = None
         self.feat_mean.zero_(), self.grad_mean.zero_()  # identity normalisation
         self.feat_var.fill_(1.0 - 1e-8), self.grad_var.fill_(1.0 - 1e-30)
         self.feat_sum.zero_()[0, :n] = feat
@@ -377,6 +413,7 @@ class Codebook(torch.nn.Module):
         The EMA counts start at each cluster's size times ``batch_fraction = b / n``, the count a
         codeword would reach in the steady state of the EMA.
         """
+        self._cache = None
         self.feat_mean.copy_(F.pad(zf.mean(0), (0, self.feat_mean.numel() - self.feat_dim)))
         self.feat_var.copy_(F.pad(zf.var(0, unbiased=False), (0, self.feat_var.numel() - self.feat_dim)))
         self.grad_sum.zero_()

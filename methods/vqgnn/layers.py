@@ -62,6 +62,16 @@ def _matmul_t(x: Tensor, W: Tensor) -> Tensor:
     return x @ W.t()
 
 
+def _project_senders(book: Codebook, red: Tensor, W: Tensor, senders: Tensor | None) -> Tensor:
+    """Projected codeword rows ``[U, f']`` of the red messages' distinct senders: ``R X̃ Wᵀ``,
+    from the frozen input layer's kept rows when ``senders`` is given, else rebuilt from ``red``."""
+    if senders is not None:
+        rows = book.project_rows(senders, W)
+        if rows is not None:
+            return rows
+    return _matmul_t(book.reconstruct(red), W)
+
+
 def aux_dim(conv, kind: str) -> int:
     """Auxiliary gradient-side columns of a layer's codebook: ``2H`` for GAT (lse and g·o per head)."""
     return 2 * conv.heads if kind == "gat" else 0
@@ -92,18 +102,23 @@ def _blue_linear(book: Codebook, batch, blue: Tensor, W: Tensor, b: int, width: 
     return agg @ W.detach()
 
 
-def _linear_forward(conv, kind: str, x: Tensor, batch, red: Tensor, book: Codebook) -> Tensor:
+def _linear_forward(conv, kind: str, x: Tensor, batch, red: Tensor, book: Codebook,
+                    senders: Tensor | None = None) -> Tensor:
     W = _weight(conv, kind)
-    xw = _matmul_t(x, W)
+    root = kind == "sage" and conv.root_weight
+    if root:  # one product for the neighbour and the root weights (one sparse conversion of x)
+        xw, xr = _matmul_t(x, torch.cat([W, conv.lin_r.weight])).split([W.size(0), conv.lin_r.weight.size(0)], 1)
+    else:
+        xw = _matmul_t(x, W)
     msg = _scatter_sum(xw[batch.in_src] * batch.in_w[:, None], batch.in_dst, x.size(0))
     if batch.out_src.numel():
-        cw = _matmul_t(book.reconstruct(red), W)  # the projected codewords of the distinct senders
+        cw = _project_senders(book, red, W, senders)  # the projected codewords of the distinct senders
         msg = msg + _scatter_sum(cw[batch.out_inv] * batch.out_w[:, None], batch.out_dst, x.size(0))
     if kind == "gcn":
         return msg + conv.bias if conv.bias is not None else msg
     out = msg + conv.lin_l.bias if conv.lin_l.bias is not None else msg
-    if conv.root_weight:
-        out = out + _matmul_t(x, conv.lin_r.weight)
+    if root:
+        out = out + xr
         if conv.lin_r.bias is not None:
             out = out + conv.lin_r.bias
     return out
@@ -113,7 +128,8 @@ def _lrelu(conv, t: Tensor) -> Tensor:
     return F.leaky_relu(t, conv.negative_slope)
 
 
-def _gat_forward(conv, x: Tensor, batch, red: Tensor, book: Codebook, training: bool):
+def _gat_forward(conv, x: Tensor, batch, red: Tensor, book: Codebook, training: bool,
+                 senders: Tensor | None = None):
     H, C = conv.heads, conv.out_channels
     b = x.size(0)
     W = conv.lin.weight
@@ -124,7 +140,7 @@ def _gat_forward(conv, x: Tensor, batch, red: Tensor, book: Codebook, training: 
     index = [batch.in_dst]
     vals = [xw[batch.in_src]]
     if batch.out_src.numel():
-        cw = _matmul_t(book.reconstruct(red), W).view(-1, H, C)
+        cw = _project_senders(book, red, W, senders).view(-1, H, C)
         logits.append(_lrelu(conv, (cw * conv.att_src).sum(-1)[batch.out_inv] + a_dst[batch.out_dst]))
         index.append(batch.out_dst)
         vals.append(cw[batch.out_inv])
@@ -173,7 +189,7 @@ def _blue_gat(conv, x: Tensor, batch, blue: Tensor, book: Codebook, width: int) 
 
 
 def approx_layer(conv, kind: str, x: Tensor, batch, red: Tensor, blue: Tensor | None,
-                 book: Codebook, grad_scale: float = 1.0, training: bool = False):
+                 book: Codebook, grad_scale: float = 1.0, training: bool = False, stored: bool = False):
     """One layer of approximated message passing for a batch (Eqs. (6) and (7) of Ding et al. 2021).
 
     Args:
@@ -189,6 +205,8 @@ def approx_layer(conv, kind: str, x: Tensor, batch, red: Tensor, blue: Tensor | 
         book: the layer's :class:`~.codebook.Codebook`.
         grad_scale: factor on the blue gradient term (default 1).
         training: attention dropout on (GAT).
+        stored: ``red`` are the codebook's stored assignments of ``batch.out_nodes`` (training
+            and transductive inference), so a frozen codebook's kept rows may serve them.
 
     Returns:
         ``(H_B [b, f_{l+1}], aux)``: the pre-activation output and, for GAT, ``(lse [b, H],
@@ -202,6 +220,7 @@ def approx_layer(conv, kind: str, x: Tensor, batch, red: Tensor, blue: Tensor | 
             else:
                 extra = _blue_linear(book, batch, blue, _weight(conv, kind), x.size(0), width)
         x = _AddGrad.apply(x, extra * grad_scale)
+    senders = batch.out_nodes if stored else None
     if kind == "gat":
-        return _gat_forward(conv, x, batch, red, book, training)
-    return _linear_forward(conv, kind, x, batch, red, book), None
+        return _gat_forward(conv, x, batch, red, book, training, senders)
+    return _linear_forward(conv, kind, x, batch, red, book, senders), None

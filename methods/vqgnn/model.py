@@ -77,6 +77,8 @@ class VQModel(torch.nn.Module):
         h = x
         for i, book in enumerate(self.books):
             book.initialise(h, batch_fraction, kmeans_iters, generator)
+            if book.frozen:
+                book.cache_rows()
             if i + 1 < len(self.books):
                 h = stack.layer(i, h, edge_index)
         stack.train(was)
@@ -105,7 +107,7 @@ class VQModel(torch.nn.Module):
             xin = dropout(x, stack.dropout, self.training)
             blue = batch.blue[i] if (use_blue and batch.blue) else None
             h, aux = approx_layer(conv, self.kind, xin, batch, batch.red[i], blue, book,
-                                  grad_scale, self.training)
+                                  grad_scale, self.training, stored=True)
             if record and not book.frozen:
                 rec = {"x": x.detach(), "aux": aux, "grad": None}
                 if h.requires_grad:

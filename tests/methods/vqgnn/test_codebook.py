@@ -133,3 +133,19 @@ def test_distinct_rows_equals_torch_unique():
         u1, i1 = torch.unique(z, dim=0, return_inverse=True)
         u2, i2 = _distinct_rows(z)
         assert torch.equal(u1, u2) and torch.equal(i1, i2)
+
+
+def test_kept_input_rows_project_as_the_rebuilt_ones():
+    g = torch.Generator().manual_seed(0)
+    n, f = 400, 3000
+    x = (torch.rand(n, f, generator=g) < 0.002).float()  # sparse: kept as CSR
+    W = torch.randn(8, f, generator=g)
+    nodes = torch.randint(0, n, (150,), generator=g)
+    for zf in (x, torch.randn(n, 6, generator=g)):  # CSR and dense kept rows
+        book = Codebook(n, 16, zf.size(1), 4, groups=max(1, zf.size(1) // 4), whitening=False)
+        book.initialise(zf, 0.25, 2, g)
+        book.cache_rows()
+        Wz = W[:, :zf.size(1)]
+        rebuilt = book.reconstruct(book.codes_of(nodes)) @ Wz.t()
+        assert torch.allclose(book.project_rows(nodes, Wz), rebuilt, atol=1e-5)
+    assert Codebook(n, 4, 6, 4).project_rows(nodes, W[:, :6]) is None  # nothing kept: rebuilt by the caller
