@@ -62,7 +62,11 @@ class VQGNN:
                 (200 epochs, seeds 0 and 1) GAT scored 0.832 / 0.833 with them against 0.814 /
                 0.796 with random batches (full-graph: 0.834 / 0.833), SAGE 0.810 / 0.808
                 against 0.801 / 0.794.
-            parts_per_batch: METIS parts per cluster batch (default 4).
+            parts_per_batch: METIS parts per cluster batch (default 16; the graph is cut into
+                ``parts_per_batch · ceil(n / batch_size)`` parts).  Many small parts keep the
+                batches' locality and mix their classes: GCN on CiteSeer (seeds 0 1 2, 200
+                epochs) scored 0.690 with 4 parts per batch (one seed's loss stalled at 0.66)
+                and 0.714 with 16 (full-graph: 0.709); GAT on Cora 0.831 and 0.832.
             whitening: implicit whitening (default ``False``): codewords kept in a space
                 normalised by running per-column means and variances, which follow the features
                 faster than the codewords' EMA (:mod:`.codebook`).  Not the default because it
@@ -82,7 +86,7 @@ class VQGNN:
         decay: float = Field(0.99, gt=0, lt=1)
         batch_size: int = Field(1024, ge=1)
         batching: Literal["random", "cluster"] = "cluster"
-        parts_per_batch: int = Field(4, ge=1)
+        parts_per_batch: int = Field(16, ge=1)
         whitening: bool = False
         grad_scale: float = Field(1.0, ge=0)
         warmup_epochs: int = Field(1, ge=0)

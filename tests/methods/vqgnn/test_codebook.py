@@ -63,7 +63,7 @@ def test_more_codewords_than_batch_nodes_does_not_crash(synthetic):
     from gnnbench.methods.vqgnn import VQGNN
 
     ds = synthetic(num_nodes=60)
-    method = VQGNN(VQGNN.Config(num_codewords=100, batch_size=16, warmup_epochs=0, kmeans_iters=2),
+    method = VQGNN(VQGNN.Config(num_codewords=100, batch_size=16, batching="random", warmup_epochs=0, kmeans_iters=2),
                    GCN(), TrainConfig(), BudgetConfig())
     method.setup(ds, torch.device("cpu"))
     for epoch in (1, 2):
