@@ -208,35 +208,38 @@ class Codebook(torch.nn.Module):
         return (torch.arange(self.groups, device=self.count.device) * self.k)[:, None]
 
     # ------------------------------------------------------------------ codewords
-    def _std(self, var: Tensor, width: int, part: int, eps: float) -> Tensor:
-        return self._split((var[:width] + eps).sqrt()[None], width, part)  # [P, 1, part]
+    def _moments(self, grad: bool) -> tuple[Tensor, Tensor]:
+        """Running mean and standard deviation ``[P, 1, part]`` of the feature (or gradient) side."""
+        mean, var, width, part, eps = ((self.grad_mean, self.grad_var, self.grad_dim, self.c, 1e-30) if grad
+                                       else (self.feat_mean, self.feat_var, self.feat_dim, self.d, 1e-8))
+        return (self._split(mean[None, :width], width, part),
+                self._split((var[:width] + eps).sqrt()[None], width, part))
+
+    def _codebook(self, grad: bool, normalised: bool) -> Tensor:
+        cw = (self.grad_sum if grad else self.feat_sum) / self.count[..., None].clamp_min(_EPS)
+        if not self.whitening or normalised:
+            return cw
+        mean, std = self._moments(grad)
+        return cw * std + mean
 
     def feature_codebook(self, normalised: bool = False) -> Tensor:
         """``X̃ = M / N`` per group, ``[P, k, d]`` (in the normalised space when asked and whitening)."""
-        cw = self.feat_sum / self.count[..., None].clamp_min(_EPS)
-        if not self.whitening or normalised:
-            return cw
-        return cw * self._std(self.feat_var, self.feat_dim, self.d, 1e-8) + \
-            self._split(self.feat_mean[None, :self.feat_dim], self.feat_dim, self.d)
+        return self._codebook(False, normalised)
 
     def gradient_codebook(self, normalised: bool = False) -> Tensor:
         """``G̃`` per group, ``[P, k, c]``."""
-        cw = self.grad_sum / self.count[..., None].clamp_min(_EPS)
-        if not self.whitening or normalised:
-            return cw
-        return cw * self._std(self.grad_var, self.grad_dim, self.c, 1e-30) + \
-            self._split(self.grad_mean[None, :self.grad_dim], self.grad_dim, self.c)
+        return self._codebook(True, normalised)
 
     def _normalise(self, zf: Tensor, zg: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """Rows ``[P, B, d]`` (and ``[P, B, c]``) split by group, normalised when whitening."""
         xf = self._split(zf, self.feat_dim, self.d)
         xg = None if zg is None else self._split(zg, self.grad_dim, self.c)
         if self.whitening:
-            xf = (xf - self._split(self.feat_mean[None, :self.feat_dim], self.feat_dim, self.d)) / \
-                self._std(self.feat_var, self.feat_dim, self.d, 1e-8)
+            mean, std = self._moments(False)
+            xf = (xf - mean) / std
             if xg is not None:
-                xg = (xg - self._split(self.grad_mean[None, :self.grad_dim], self.grad_dim, self.c)) / \
-                    self._std(self.grad_var, self.grad_dim, self.c, 1e-30)
+                mean, std = self._moments(True)
+                xg = (xg - mean) / std
         return xf, xg
 
     def feature_codewords(self) -> Tensor:
@@ -320,13 +323,13 @@ class Codebook(torch.nn.Module):
         self.assign[0] = torch.arange(n, device=self.assign.device).to(self.assign.dtype)
 
     # ------------------------------------------------------------------ assignment
-    def _joint(self, zf: Tensor, zg: Tensor | None) -> tuple[Tensor, Tensor]:
-        """Joint rows ``[P, B, D]`` and codewords ``[P, k, D]`` (normalised when whitening)."""
-        xf, xg = self._normalise(zf, zg)
-        if xg is None:
-            return xf, self.feature_codebook(normalised=True)
-        return torch.cat([xf, xg], -1), torch.cat([self.feature_codebook(normalised=True),
-                                                   self.gradient_codebook(normalised=True)], -1)
+    def _nearest(self, xf: Tensor, xg: Tensor | None) -> Tensor:
+        """Nearest codewords ``[P, B]`` of rows already split and normalised (:meth:`_normalise`)."""
+        rows, cws = xf, self.feature_codebook(normalised=True)
+        if xg is not None:
+            rows = torch.cat([rows, xg], -1)
+            cws = torch.cat([cws, self.gradient_codebook(normalised=True)], -1)
+        return _argmin_dist(rows, cws)
 
     def nearest(self, zf: Tensor, zg: Tensor | None = None) -> Tensor:
         """Nearest codeword of each row, per group, in the joint (whitened) space.
@@ -338,8 +341,7 @@ class Codebook(torch.nn.Module):
         Returns:
             ``[P, B]`` int64 codeword indices.
         """
-        rows, cws = self._joint(zf, zg)
-        return _argmin_dist(rows, cws)
+        return self._nearest(*self._normalise(zf, zg))
 
     # ------------------------------------------------------------------ updates
     def _update_stats(self, zf: Tensor, zg: Tensor) -> None:
@@ -374,8 +376,7 @@ class Codebook(torch.nn.Module):
             self._update_stats(zf, zg)
         xf, xg = self._normalise(zf, zg)
         if codes is None:
-            codes = _argmin_dist(torch.cat([xf, xg], -1), torch.cat(
-                [self.feature_codebook(normalised=True), self.gradient_codebook(normalised=True)], -1))
+            codes = self._nearest(xf, xg)
         self.assign[:, nodes] = codes.to(self.assign.dtype)
         P, k, gamma = self.groups, self.k, self.decay
         flat = (codes + self._off()).reshape(-1)
