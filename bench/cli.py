@@ -288,9 +288,11 @@ def _terminate_as_interrupt() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: bad input → one message on stderr and exit code 2."""
-    import click
+    """Console entry point: bad input → one message on stderr and exit code 2.
 
+    Usage errors are typer's own exceptions (``typer.TyperException``, typer ≥ 0.28, which
+    vendors click): ``click`` itself is not a dependency of gnnbench and is never imported.
+    """
     args = _expand_multi(list(sys.argv[1:] if argv is None else argv))
     _terminate_as_interrupt()
     try:
@@ -300,12 +302,16 @@ def main(argv: list[str] | None = None) -> None:
 
         console.print(Text("error: ", style="red") + Text(str(exc)), highlight=False, soft_wrap=True)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)  # usage errors print the usage line before the message
+        if show is not None:
+            show()
+        else:
+            console.print(f"error: {exc.format_message()}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         console.print("interrupted")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
