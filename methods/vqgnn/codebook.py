@@ -195,9 +195,9 @@ class Codebook(torch.nn.Module):
         self.frozen = False
 
     # ------------------------------------------------------------------ layout
-    def _split(self, z: Tensor, width: int, part: int) -> Tensor:
-        """``z: [B, width]`` → ``[P, B, part]`` (zero-padded to ``P · part`` columns)."""
-        z = F.pad(z, (0, self.groups * part - width)) if self.groups * part != width else z
+    def _split(self, z: Tensor, width: int, part: int, fill: float = 0.0) -> Tensor:
+        """``z: [B, width]`` → ``[P, B, part]`` (padded with ``fill`` to ``P · part`` columns)."""
+        z = F.pad(z, (0, self.groups * part - width), value=fill) if self.groups * part != width else z
         return z.view(z.size(0), self.groups, part).transpose(0, 1)
 
     def _merge(self, g: Tensor, width: int) -> Tensor:
@@ -209,11 +209,16 @@ class Codebook(torch.nn.Module):
 
     # ------------------------------------------------------------------ codewords
     def _moments(self, grad: bool) -> tuple[Tensor, Tensor]:
-        """Running mean and standard deviation ``[P, 1, part]`` of the feature (or gradient) side."""
+        """Running mean and standard deviation ``[P, 1, part]`` of the feature (or gradient) side.
+
+        The padded columns of the last group (:meth:`_split`) get mean 0 and standard deviation 1,
+        so that they normalise to 0 like the padded rows themselves (a standard deviation of 0
+        there made them 0/0 = NaN, and every row of that group chose codeword 0).
+        """
         mean, var, width, part, eps = ((self.grad_mean, self.grad_var, self.grad_dim, self.c, 1e-30) if grad
                                        else (self.feat_mean, self.feat_var, self.feat_dim, self.d, 1e-8))
         return (self._split(mean[None, :width], width, part),
-                self._split((var[:width] + eps).sqrt()[None], width, part))
+                self._split((var[:width] + eps).sqrt()[None], width, part, fill=1.0))
 
     def _codebook(self, grad: bool, normalised: bool) -> Tensor:
         cw = (self.grad_sum if grad else self.feat_sum) / self.count[..., None].clamp_min(_EPS)

@@ -149,3 +149,27 @@ def test_kept_input_rows_project_as_the_rebuilt_ones():
         rebuilt = book.reconstruct(book.codes_of(nodes)) @ Wz.t()
         assert torch.allclose(book.project_rows(nodes, Wz), rebuilt, atol=1e-5)
     assert Codebook(n, 4, 6, 4).project_rows(nodes, W[:, :6]) is None  # nothing kept: rebuilt by the caller
+
+
+def test_whitening_with_padded_groups_assigns_every_group_by_distance():
+    """feat_dim=5 in groups of 2 pads the last group with one column; with whitening on, that
+    column must normalise to 0 (it was 0/0 = NaN, and every row of the group chose codeword 0)."""
+    torch.manual_seed(0)
+    n, k = 64, 4
+    book = Codebook(num_nodes=n, num_codewords=k, feat_dim=5, grad_dim=3, groups=3, whitening=True)
+    zf, zg = torch.randn(n, 5) * 3 + 1, torch.randn(n, 3)
+    book._update_stats(zf, zg)
+    mean, std = book._moments(False)
+    assert torch.isfinite(std).all() and (std > 0).all()
+    xf, xg = book._normalise(zf, zg)
+    assert torch.isfinite(xf).all() and torch.isfinite(xg).all()
+    assert xf[2, :, 1].abs().max() == 0  # the padded column of the last group
+    # the codewords: k nodes of distinct rows; each node then takes its nearest in every group
+    book.feat_sum.copy_(xf[:, :k])
+    book.grad_sum.copy_(xg[:, :k])
+    book.count.fill_(1.0)
+    codes = book.nearest(zf, zg)
+    assert codes[:, :k].tolist() == [list(range(k))] * 3
+    dist = ((torch.cat([xf, xg], -1)[:, :, None] - torch.cat([xf[:, :k], xg[:, :k]], -1)[:, None]) ** 2).sum(-1)
+    assert torch.equal(codes, dist.argmin(-1))
+    assert codes[2].unique().numel() > 1  # the padded group is not collapsed onto codeword 0
