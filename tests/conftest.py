@@ -7,6 +7,14 @@ from pathlib import Path
 import pytest
 
 
+def pytest_configure(config):
+    """README command 2 sets ``GNNBENCH_DATA_ROOT=../shared/data``, relative to where pytest starts;
+    tests that run ``gnnbench`` in another working directory (a tmp_path) need it absolute."""
+    value = os.environ.get("GNNBENCH_DATA_ROOT")
+    if value:
+        os.environ["GNNBENCH_DATA_ROOT"] = str(Path(value).resolve())
+
+
 @pytest.fixture
 def data_root() -> Path:
     """The real datasets (GNNBENCH_DATA_ROOT, set by .ci/run to ../shared/data); skips without it."""
