@@ -201,9 +201,9 @@ def list_(kind: Optional[str] = typer.Argument(None, help="methods, backbones or
 
 
 # ----------------------------------------------------------------------------------------- results
-_TABLE_COLUMNS = ["run_id", "method", "backbone", "dataset", "seed", "status", "metric", "val_metric",
-                  "test_metric", "epochs", "epoch_time_s", "sample_time_s", "inference_time_s",
-                  "peak_cpu_rss_bytes"]
+from .types import TABLE_FIELDS  # noqa: E402 - torch-free
+
+_TABLE_COLUMNS = ["run_id", "method", "backbone", "dataset", "seed", *TABLE_FIELDS]
 
 
 @app.command()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch_geometric.data import Data
 
 __all__ = ["Task", "Status", "DatasetInfo", "GraphDataset", "Batch", "Prediction", "SPLITS", "EpochPoint",
-           "TrialRecord", "PluginSource", "to_device", "RECORD_COLUMNS", "EPOCH_COLUMNS"]
+           "TrialRecord", "PluginSource", "to_device", "RECORD_COLUMNS", "EPOCH_COLUMNS", "TABLE_FIELDS"]
 
 #: The evaluation splits, named as OGB's ``get_idx_split()`` names them.
 SPLITS = ("train", "valid", "test")
@@ -341,6 +341,9 @@ class TrialRecord:
 
 #: the fields of :class:`TrialRecord` that are columns of the results store, in order
 RECORD_COLUMNS = tuple(f.name for f in fields(TrialRecord) if f.name != "curve")
+#: the fields ``gnnbench results`` shows in its table (after the trial's key), in order
+TABLE_FIELDS = ("status", "metric", "val_metric", "test_metric", "epochs", "epoch_time_s", "sample_time_s",
+                "transfer_time_s", "inference_time_s", "peak_cpu_rss_bytes", "device")
 #: the fields of :class:`EpochPoint`, in order
 EPOCH_COLUMNS = tuple(f.name for f in fields(EpochPoint))
 

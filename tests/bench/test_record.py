@@ -32,6 +32,9 @@ def test_store_columns_and_export_derive_from_the_record(db_url):
     columns = set(Trial.__table__.columns.keys())
     assert set(RECORD_COLUMNS) <= columns
     assert RESULT_KEYS[5:-1] == list(RECORD_COLUMNS)
+    from gnnbench.types import TABLE_FIELDS
+
+    assert set(TABLE_FIELDS) <= set(RECORD_COLUMNS)
     for name in ("transfer_time_s", "device_name", "num_nodes", "num_edges", "plugins"):
         assert name in RECORD_COLUMNS
     store = Store(db_url)
