@@ -97,7 +97,7 @@ def run(
     for key in ("method", "backbone"):
         if key not in raw:
             raise ConfigError(f"no {key} given; pass --{key} NAME (see `gnnbench list {key}s`)")
-    from .trials import check_seeds, pending_plans, repair
+    from .trials import check_seeds, pending_plans, repair, verify_datasets
 
     plans = [_plan(raw, s) for s in check_seeds(seed_list)]
     root = data_root_option(data_root)
@@ -105,9 +105,7 @@ def run(
     from .runner import preflight
 
     preflight(plans[0], root)
-    from .sweep import SweepTrial, check_datasets
-
-    check_datasets([SweepTrial(plans[0])], root, cache)
+    verify_datasets(plans[:1], root, cache)
     store = Store(resolve_url(db))
     repair(store)
     failures = 0

@@ -17,7 +17,7 @@ from .store import Store
 from .types import EpochPoint, Status, TrialRecord
 from .worker import epoch_point, run_in_child
 
-__all__ = ["run_and_store", "check_seeds", "pending_plans", "repair", "CURVE_FLUSH_S"]
+__all__ = ["run_and_store", "check_seeds", "pending_plans", "repair", "verify_datasets", "CURVE_FLUSH_S"]
 
 #: a running trial's curve points are written to the store at most this often (seconds)
 CURVE_FLUSH_S = 1.0
@@ -110,3 +110,18 @@ def repair(store: Store) -> list[str]:
     from .sweep import is_live
 
     return store.interrupt_dead(is_live)
+
+
+def verify_datasets(plans: Sequence[TrialPlan], data_root: Path | None, cache_root: Path) -> None:
+    """Read the on-disk datasets of ``plans`` once, in a child process, before anything is stored
+    (as ``sweep`` does), so that a corrupt raw file is one message and exit 2 with nothing written.
+    Generated datasets (no ``check``) are skipped.
+
+    Raises:
+        DatasetMissingError / DatasetCorruptError / ConfigError: the message names the file and the fix.
+    """
+    from .sweep import SweepTrial, check_datasets
+
+    on_disk = [SweepTrial(p) for p in plans if callable(getattr(p.dataset_cls, "check", None))]
+    if on_disk:
+        check_datasets(on_disk, data_root, cache_root)
