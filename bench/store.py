@@ -328,7 +328,8 @@ class Store:
             for t in dead:
                 t.status, t.finished_at = Status.INTERRUPTED.value, now
                 t.error = (f"the process that ran this trial (pid {t.runner_pid} on {t.runner_host}) "
-                           f"ended while the trial was running; found on resume (by a later run, sweep, results or report)")
+                           f"ended while the trial was running; found on resume (by a later run, sweep, "
+                           f"results or report)")
                 _progress(t)
             return [t.run_id for t in dead]
 
