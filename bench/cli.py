@@ -74,8 +74,11 @@ def run(
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="data root [env GNNBENCH_DATA_ROOT]"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="cache [env GNNBENCH_CACHE]"),
+    rerun: bool = typer.Option(False, "--rerun", help="run trials again that the store holds as completed"),
 ) -> None:
-    """Run trials of METHOD with BACKBONE on DATASET, one child process per seed, and store them."""
+    """Run trials of METHOD with BACKBONE on DATASET, one child process per seed, and store them.
+
+    A (configuration, seed, device) already completed in the store is skipped (--rerun runs it again)."""
     from .config import apply_sets, load_toml
     from .store import Store, resolve_url
 
@@ -94,24 +97,22 @@ def run(
     for key in ("method", "backbone"):
         if key not in raw:
             raise ConfigError(f"no {key} given; pass --{key} NAME (see `gnnbench list {key}s`)")
-    plans = [_plan(raw, s) for s in _check_seeds(seed_list)]
+    from .trials import check_seeds, pending_plans, repair, verify_datasets
+
+    plans = [_plan(raw, s) for s in check_seeds(seed_list)]
     root = data_root_option(data_root)
     cache = cache_root_option(cache_dir)
     from .runner import preflight
 
     preflight(plans[0], root)
+    verify_datasets(plans[:1], root, cache)
     store = Store(resolve_url(db))
+    repair(store)
     failures = 0
-    for p in plans:
+    for p in pending_plans(store, plans, rerun, lambda text: console.print(text, highlight=False, markup=False)):
         record = _run_one(p, store, root, cache)
-        failures += record["status"] != "completed"
+        failures += record.status != "completed"
     raise typer.Exit(1 if failures else 0)
-
-
-def _check_seeds(seeds: Any) -> list[int]:
-    if not isinstance(seeds, list) or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError(f"seeds = {seeds!r}: expected a list of non-negative integers, e.g. seeds = [0, 1, 2]")
-    return seeds
 
 
 def _plan(raw: dict[str, Any], seed: int):
@@ -151,9 +152,10 @@ def _run_one(p, store, root, cache) -> dict[str, Any]:
     return rec
 
 
-def _summary(label: str, run_id: str, rec: dict[str, Any]) -> str:
+def _summary(label: str, run_id: str, record) -> str:
     from rich.markup import escape
 
+    rec = record.to_dict()
     label = escape(f"{label} [{run_id[:8]}]")
     status = rec["status"]
     if status != "completed":
@@ -197,9 +199,9 @@ def list_(kind: Optional[str] = typer.Argument(None, help="methods, backbones or
 
 
 # ----------------------------------------------------------------------------------------- results
-_TABLE_COLUMNS = ["run_id", "method", "backbone", "dataset", "seed", "status", "metric", "val_metric",
-                  "test_metric", "epochs", "epoch_time_s", "sample_time_s", "inference_time_s",
-                  "peak_cpu_rss_bytes"]
+from .types import TABLE_FIELDS  # noqa: E402 - torch-free
+
+_TABLE_COLUMNS = ["run_id", "method", "backbone", "dataset", "seed", *TABLE_FIELDS]
 
 
 @app.command()
@@ -225,7 +227,11 @@ def results(
             raise ConfigError(f"unknown status '{s}'; choices: {', '.join(statuses)}")
     url = resolve_url(db)
     _require_existing(url)
-    rows = Store(url).trials(method=method or [], backbone=backbone or [], dataset=dataset or [],
+    from .trials import repair
+
+    store = Store(url)
+    repair(store)
+    rows = store.trials(method=method or [], backbone=backbone or [], dataset=dataset or [],
                              status=status or [], since=since, with_curves=curves)
     if format_ == "json":
         out.print_json(dumps(rows)) if sys.stdout.isatty() else print(dumps(rows))

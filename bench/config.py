@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 
 __all__ = ["TrainConfig", "BudgetConfig", "TrialConfig", "load_toml", "parse_set", "apply_sets",
-           "format_validation_error", "config_hash", "SECTION_ALIASES", "set_path"]
+           "format_validation_error", "config_hash", "canonical_hash", "SECTION_ALIASES", "set_path"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -103,13 +103,23 @@ class TrialConfig(BaseModel):
         return data
 
 
-def config_hash(config: TrialConfig) -> str:
-    """A 16-hex-digit SHA-256 of the canonical config without the seed.
+def config_hash(config: TrialConfig, device: str | None = None) -> str:
+    """A 16-hex-digit SHA-256 of the canonical config without the seed, with ``device`` (the resolved
+    device type, ``"cpu"`` or ``"cuda"``) in place of the one asked for when given.
 
-    Trials that differ only by seed share the hash: reports aggregate over them and sweeps skip a
-    (hash, seed) already completed.
+    A trial's identity is ``(config_hash, seed)``: trials that differ only by seed share the hash
+    (reports aggregate over them), a CPU and a CUDA trial of one configuration do not, and sweeps
+    and ``run`` skip a (hash, seed) already completed.
     """
-    blob = json.dumps(config.canonical(), sort_keys=True, separators=(",", ":"))
+    return canonical_hash(config.model_dump(mode="json"), device)
+
+
+def canonical_hash(data: dict[str, Any], device: str | None = None) -> str:
+    """:func:`config_hash` of a stored configuration (JSON data, seed included or not)."""
+    data = {k: v for k, v in data.items() if k != "seed"}
+    if device is not None:
+        data["device"] = device
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -5,7 +5,7 @@ import difflib
 from typing import Iterable
 
 __all__ = ["GnnbenchError", "ConfigError", "UnknownNameError", "PluginError", "UnsupportedError",
-           "DatasetMissingError", "closest"]
+           "DatasetMissingError", "DatasetCorruptError", "PredictionError", "closest"]
 
 
 class GnnbenchError(Exception):
@@ -43,6 +43,16 @@ class UnsupportedError(GnnbenchError, ValueError):
 
 class DatasetMissingError(GnnbenchError, FileNotFoundError):
     """A dataset's raw files are not where its loader looks; the message says which files to place where."""
+
+
+class DatasetCorruptError(GnnbenchError, ValueError):
+    """A dataset's raw file cannot be read; the message names the file and the fix."""
+
+
+class PredictionError(ValueError):
+    """A method's prediction is not what the runner scores (wrong shape, dtype or non-finite): a
+    bug of the method, recorded as the trial's failure; the message names the method, the split,
+    the expected and the received shape."""
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:

@@ -4,6 +4,7 @@ Plugins never import this module: the runner alone measures (STYLE.md, principle
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import socket
@@ -12,9 +13,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
-__all__ = ["Clock", "NvmlMonitor", "environment", "git_commit"]
+from .types import PluginSource
+
+__all__ = ["Clock", "NvmlMonitor", "environment", "git_commit", "plugin_source", "plugin_sources"]
 
 
 class Clock:
@@ -93,18 +97,50 @@ class NvmlMonitor:
         return self.peak
 
 
-def git_commit() -> str | None:
-    """The git commit of the gnnbench source tree, or ``None`` when it is not a git checkout."""
-    here = Path(__file__).resolve().parent
+def git_commit(where: Path | None = None) -> str | None:
+    """The git commit (``-dirty`` with uncommitted changes) of the checkout holding ``where`` (default:
+    the gnnbench source tree), or ``None`` when it is not a git checkout."""
+    path = Path(where or __file__).resolve()
+    return _git_commit(str(path if path.is_dir() else path.parent))
+
+
+@functools.lru_cache(maxsize=None)
+def _git_commit(folder: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    if out.returncode != 0:
-        return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                           capture_output=True, text=True, timeout=5).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def plugin_source(kind: str, name: str, cls: type) -> PluginSource:
+    """The distribution, version and git commit of the plugin ``cls`` registered as ``kind`` ``name``.
+
+    The distribution is the one whose ``gnnbench.<kind>s`` entry point ``name`` names; the commit is
+    that of the git checkout holding the plugin's module (an editable install), else ``None``.
+    """
+    import importlib.metadata as md
+    import inspect
+
+    dist = version = None
+    for ep in md.entry_points(group=f"gnnbench.{kind}s", name=name):
+        if getattr(ep, "dist", None) is not None:
+            dist, version = ep.dist.metadata["Name"], ep.dist.version
+            break
+    try:
+        path = inspect.getsourcefile(cls)
+    except TypeError:
+        path = None
+    return PluginSource(name=name, distribution=dist, version=version, commit=git_commit(Path(path)) if path else None)
+
+
+def plugin_sources(plugins: dict[str, tuple[str, type]]) -> dict[str, dict[str, Any]]:
+    """``{kind: PluginSource fields}`` for ``{kind: (name, class)}`` (the record's ``plugins``)."""
+    return {kind: asdict(plugin_source(kind, name, cls)) for kind, (name, cls) in plugins.items()}
 
 
 def _cpu_model() -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .types import DatasetInfo, Prediction
+from .errors import PredictionError
+from .types import DatasetInfo, GraphDataset, Prediction, Task
 
-__all__ = ["evaluate", "hits_at_k", "METRICS"]
+__all__ = ["evaluate", "hits_at_k", "check_prediction", "METRICS"]
 
 #: metric name → whether larger is better (all of them)
 METRICS = {"acc": True, "micro_f1": True, "hits@50": True}
@@ -25,6 +26,49 @@ def hits_at_k(pos: Tensor, neg: Tensor, k: int = 50) -> float:
         return 1.0
     kth = torch.topk(neg.float(), k).values[-1]
     return float((pos.float() > kth).float().mean())
+
+
+def _shape(t) -> str:
+    return "[" + ", ".join(str(d) for d in t.shape) + "]" if isinstance(t, Tensor) else type(t).__name__
+
+
+def _check_tensor(value, expected: tuple[int, ...], what: str, where: str) -> None:
+    """Raise :class:`PredictionError` unless ``value`` is a finite float tensor of shape ``expected``."""
+    want = "[" + ", ".join(str(d) for d in expected) + "]"
+    if not isinstance(value, Tensor):
+        raise PredictionError(f"{where}: expected {what} of shape {want}, received {type(value).__name__}")
+    if tuple(value.shape) != expected:
+        raise PredictionError(f"{where}: expected {what} of shape {want}, received shape {_shape(value)}")
+    if not value.is_floating_point():
+        raise PredictionError(f"{where}: expected {what} of shape {want} as floating point, received "
+                              f"shape {_shape(value)} of dtype {value.dtype}")
+    bad = ~torch.isfinite(value.detach())
+    if bool(bad.any()):
+        nan = int(torch.isnan(value.detach()).sum())
+        raise PredictionError(f"{where}: expected {what} of shape {want}, finite; received shape {_shape(value)} "
+                              f"with {nan} NaN and {int(bad.sum()) - nan} infinite entries")
+
+
+def check_prediction(dataset: GraphDataset, split: str, prediction: Prediction, method: str) -> None:
+    """Check a method's prediction for one split before it is scored, as OGB's ``Evaluator`` does.
+
+    Node tasks: ``scores`` ``[num_split_nodes, num_classes]``, floating point, finite, in the order
+    of ``dataset.split[split]``.  Link tasks: ``pos`` ``[P]`` and ``neg`` ``[Q]``, the scores of the
+    split's ``edge`` ``[P, 2]`` and ``edge_neg`` ``[Q, 2]``, floating point, finite.
+
+    Raises:
+        PredictionError: the message names the method, the split, the expected and the received shape.
+    """
+    where = f"method '{method}' predicted split '{split}' wrongly"
+    if not isinstance(prediction, Prediction):
+        raise PredictionError(f"{where}: expected a gnnbench Prediction, received {type(prediction).__name__}")
+    if dataset.info.task == Task.LINK:
+        edges = dataset.edge_split[split]
+        _check_tensor(prediction.pos, (int(edges["edge"].size(0)),), "positive-edge scores 'pos'", where)
+        _check_tensor(prediction.neg, (int(edges["edge_neg"].size(0)),), "negative-edge scores 'neg'", where)
+        return
+    expected = (int(dataset.split[split].numel()), dataset.num_outputs)
+    _check_tensor(prediction.scores, expected, "node scores (one row per split node, one column per class)", where)
 
 
 def evaluate(info: DatasetInfo, prediction: Prediction, y_true: Tensor | None = None) -> float:

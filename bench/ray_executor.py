@@ -91,9 +91,8 @@ def _trial_task(config: dict[str, Any], data_root: str | None, cache_root: str, 
 
     record = run_in_child(TrialConfig(**config), Path(data_root) if data_root else None, Path(cache_root),
                           memory_limit_bytes=memory_limit_bytes, timeout_s=timeout_s)
-    extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
-    record["extra"] = {**extra, "ray_host": socket.gethostname(),
-                       "ray_node_id": ray.get_runtime_context().get_node_id()}
+    record.extra = {**(record.extra or {}), "ray_host": socket.gethostname(),
+                    "ray_node_id": ray.get_runtime_context().get_node_id()}
     return record
 
 
@@ -113,6 +112,7 @@ def run_ray(trials, store, data_root: Path | None, cache_root: Path, on_result, 
     import ray
 
     from .sweep import is_live
+    from .types import Status, TrialRecord
 
     remote = ray.remote(max_retries=0, **ctx.resources)(_trial_task)
     limit = max(1, max_in_flight or ctx.capacity)
@@ -138,8 +138,8 @@ def run_ray(trials, store, data_root: Path | None, cache_root: Path, on_result, 
                 try:
                     record = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - the task's death is the trial's result
-                    record = {"status": "failed", "error": f"the Ray task failed: {type(exc).__name__}: {exc}"}
-                record.setdefault("metric", t.plan.info.metric)
+                    record = TrialRecord(status=Status.FAILED, error=f"the Ray task failed: {type(exc).__name__}: {exc}")
+                record.metric = record.metric or t.plan.info.metric
                 store.finish_trial(run_id, record)
                 on_result(t, run_id, record)
     except KeyboardInterrupt:

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from . import registry
 from .config import TrialConfig, config_hash, format_validation_error
-from .errors import ConfigError, UnsupportedError
-from .types import DatasetInfo, Task
+from .errors import ConfigError, PredictionError, UnsupportedError
+from .types import Batch, DatasetInfo, EpochPoint, Status, Task, TrialRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     from .measure import Clock
@@ -42,10 +42,13 @@ class TrialPlan:
     backbone_config: Any
     dataset_config: Any
     info: DatasetInfo
+    device: str = "cpu"
+    """The resolved device type (``"cpu"`` or ``"cuda"``): ``config.device`` with ``"auto"`` decided here."""
 
     @property
     def config_hash(self) -> str:
-        return config_hash(self.config)
+        """The identity hash of the trial's configuration with the resolved device (seed excluded)."""
+        return config_hash(self.config, self.device)
 
 
 def _validate(cls: type, data: dict, where: str):
@@ -61,13 +64,15 @@ def plan(config: TrialConfig) -> TrialPlan:
     """Resolve and validate ``config`` without loading any data.
 
     Returns a :class:`TrialPlan` whose ``config`` has every plugin section filled with defaults
-    (so that its hash identifies the full configuration).
+    and whose ``device`` is the device the trial will run on (``"auto"`` resolved on this machine),
+    so that its hash identifies the full configuration and where it ran.
 
     Raises:
         UnknownNameError: a method, backbone or dataset name is not registered.
         PluginError: a plugin is broken.
         ConfigError: a plugin section has an unknown key or a bad value.
         UnsupportedError: the method does not support the backbone or the dataset's task.
+        ConfigError: ``device = "cuda"`` where CUDA is not available.
     """
     method_cls = registry.load("methods", config.method)
     backbone_cls = registry.load("backbones", config.backbone)
@@ -92,7 +97,7 @@ def plan(config: TrialConfig) -> TrialPlan:
         "dataset_config": dataset_config.model_dump(mode="json"),
     })
     return TrialPlan(resolved, method_cls, backbone_cls, dataset_cls, method_config, backbone_config,
-                     dataset_config, info)
+                     dataset_config, info, pick_device(config.device).type)
 
 
 def preflight(p: TrialPlan, data_root: Path | None) -> None:
@@ -138,13 +143,15 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _method_cache(cache_root: Path, dataset: str, dataset_config: dict) -> Path:
+def _method_cache(cache_root: Path, dataset: str, dataset_config: dict, source_key: str | None = None) -> Path:
     """Where a method may cache preprocessing of this dataset (partitions, …), one folder per
-    dataset name and dataset configuration; set as ``method.cache_dir`` before ``setup``."""
+    dataset name, dataset configuration and raw files read (``GraphDataset.source_key``); set as
+    ``method.cache_dir`` before ``setup``."""
     import hashlib
     import json
 
-    key = hashlib.sha256(json.dumps(dataset_config, sort_keys=True).encode()).hexdigest()[:12]
+    blob = json.dumps(dataset_config, sort_keys=True) + (f"|{source_key}" if source_key else "")
+    key = hashlib.sha256(blob.encode()).hexdigest()[:12]
     return cache_root / dataset / "methods" / key
 
 
@@ -153,46 +160,51 @@ def _labels(dataset, split: str):
 
 
 def execute_trial(config: TrialConfig, data_root: Path | None, cache_root: Path,
-                  emit: Emit = lambda event: None) -> dict[str, Any]:
-    """Run one trial in this process and return its record (the columns of the results store).
+                  emit: Emit = lambda event: None) -> TrialRecord:
+    """Run one trial in this process and return its :class:`~gnnbench.types.TrialRecord`.
 
     The runner seeds every RNG with ``config.seed``, loads the dataset (``load_time_s``), calls
     ``method.setup`` (``preprocess_time_s``), trains for ``train.epochs`` epochs timing each
-    ``next()`` of ``method.batches`` as sampling and each ``train_step`` as compute, validates
-    every ``train.eval_every`` epochs (not counted as training time), keeps the model state of the
-    best validation epoch, and finally restores it and times one ``predict(["valid", "test"])``
-    pass (``inference_time_s``) whose test value is reported: OGB's convention.
+    ``next()`` of ``method.batches`` as sampling, its own ``Batch.to(device)`` as transfer and each
+    ``train_step`` as compute, validates every ``train.eval_every`` epochs (not counted as training
+    time), keeps the model state of the best validation epoch, and finally restores it and times
+    one ``predict(["valid", "test"])`` pass (``inference_time_s``) whose test value is reported:
+    OGB's convention.  Every prediction is checked (:func:`gnnbench.metrics.check_prediction`)
+    before it is scored.
 
     Exceptions are recorded, not raised: status ``failed`` (traceback in ``error``) or ``oom``.
-    ``emit`` receives progress events (``{"type": "epoch", ...}``).
+    ``emit`` receives progress events (``{"type": "epoch", **EpochPoint fields, "epochs": N}``).
     """
-    record: dict[str, Any] = {"started_at": _now(), "status": "running", "error": None}
+    record = TrialRecord(started_at=_now())
     try:
         _run(config, data_root, cache_root, emit, record)
-        record["status"] = "completed"
+        record.status = Status.COMPLETED
     except BaseException as exc:  # noqa: BLE001 - the trial's failure is its result
         if isinstance(exc, KeyboardInterrupt):
-            record["status"] = "interrupted"
+            record.status = Status.INTERRUPTED
         else:
-            record["status"] = "oom" if is_oom(exc) else "failed"
-        record["error"] = "".join(traceback.format_exception(exc))
+            record.status = Status.OOM if is_oom(exc) else Status.FAILED
+        if record.epochs is None:
+            record.keep_progress()  # the epochs and training time it reached
+        record.error = "".join(traceback.format_exception(exc))
     finally:
-        record["finished_at"] = _now()
+        record.finished_at = _now()
     return record
 
 
-def _run(config: TrialConfig, data_root, cache_root, emit: Emit, rec: dict[str, Any]) -> None:
+def _run(config: TrialConfig, data_root, cache_root, emit: Emit, rec: TrialRecord) -> None:
     import torch
     from torch_geometric import seed_everything
 
-    from .measure import Clock, NvmlMonitor, environment
-    from .metrics import evaluate
+    from .measure import Clock, NvmlMonitor, environment, plugin_sources
 
     p = plan(config)
-    rec.update(metric=p.info.metric, config=p.config.model_dump(mode="json"), config_hash=p.config_hash)
-    device = pick_device(config.device)
-    rec["environment"] = environment(device)
-    rec["device"] = str(device)
+    rec.metric, rec.config, rec.config_hash = p.info.metric, p.config.model_dump(mode="json"), p.config_hash
+    device = pick_device(p.device)
+    rec.environment = environment(device)
+    rec.device, rec.device_name = device.type, rec.environment["device_name"]
+    rec.plugins = plugin_sources({"method": (config.method, p.method_cls), "backbone": (config.backbone, p.backbone_cls),
+                                  "dataset": (config.dataset, p.dataset_cls)})
     nvml = NvmlMonitor(device.index or 0).start() if device.type == "cuda" else None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -202,33 +214,95 @@ def _run(config: TrialConfig, data_root, cache_root, emit: Emit, rec: dict[str, 
         t = clock.now()
         dataset = p.dataset_cls(p.dataset_config).load(
             Path(data_root) if data_root else None, Path(cache_root) / config.dataset)
-        rec["load_time_s"] = clock.now() - t
+        rec.load_time_s = clock.now() - t
+        rec.num_nodes, rec.num_edges = int(dataset.graph.num_nodes), int(dataset.graph.edge_index.size(1))
         backbone = p.backbone_cls(p.backbone_config)
         method = p.method_cls(p.method_config, backbone, config.train, config.budget)
-        method.cache_dir = _method_cache(Path(cache_root), config.dataset, p.config.dataset_config)
+        method.cache_dir = _method_cache(Path(cache_root), config.dataset, p.config.dataset_config,
+                                         getattr(dataset, "source_key", None))
         t = clock.now()
         method.setup(dataset, device)
-        rec["preprocess_time_s"] = clock.now() - t
-        rec["num_parameters"] = int(sum(q.numel() for q in method.model.parameters()))
-        _train(config, p, dataset, method, clock, emit, rec, evaluate)
+        rec.preprocess_time_s = clock.now() - t
+        rec.num_parameters = int(sum(q.numel() for q in method.model.parameters()))
+        _train(config, p, dataset, method, device, clock, emit, rec)
         extra = getattr(method, "report", None)
-        rec["extra"] = dict(extra()) if callable(extra) else {}
+        rec.extra = dict(extra()) if callable(extra) else {}
     finally:
         if device.type == "cuda":
-            rec["peak_gpu_allocated_bytes"] = int(torch.cuda.max_memory_allocated(device))
+            rec.peak_gpu_allocated_bytes = int(torch.cuda.max_memory_allocated(device))
         if nvml is not None:
-            rec["peak_gpu_nvml_bytes"] = nvml.stop()
+            rec.peak_gpu_nvml_bytes = nvml.stop()
 
 
-def _train(config, p: TrialPlan, dataset, method, clock: "Clock", emit: Emit, rec: dict, evaluate) -> None:
+def recount(batch: Batch) -> tuple[int, int] | None:
+    """``(nodes, messages)`` of a batch whose payload the runner understands (a PyG ``Data`` or
+    ``HeteroData``: its nodes and its ``edge_index`` columns, summed over types), else ``None``."""
+    try:
+        from torch_geometric.data.data import BaseData
+    except ImportError:  # pragma: no cover
+        return None
+    data = batch.data
+    if isinstance(data, BaseData) and data.num_nodes is not None:
+        return int(data.num_nodes), int(data.num_edges)
+    return None
+
+
+class _Sizes:
+    """Batch sizes as counted (where the runner can) and as reported by the method."""
+
+    def __init__(self) -> None:
+        self.nodes: list[int] = []
+        self.messages: list[int] = []
+        self.reported_nodes: list[int] = []
+        self.reported_messages: list[int] = []
+
+    def add(self, batch: Batch) -> None:
+        reported = (int(batch.num_nodes), int(batch.num_messages))
+        counted = recount(batch) or reported
+        self.nodes.append(counted[0])
+        self.messages.append(counted[1])
+        self.reported_nodes.append(reported[0])
+        self.reported_messages.append(reported[1])
+
+    def store(self, rec: TrialRecord) -> None:
+        rec.num_batches = len(self.nodes)
+        rec.nodes_per_batch_mean, rec.nodes_per_batch_max = _mean(self.nodes), max(self.nodes)
+        rec.messages_per_batch_mean, rec.messages_per_batch_max = _mean(self.messages), max(self.messages)
+        if self.reported_nodes != self.nodes:
+            rec.reported_nodes_per_batch_mean = _mean(self.reported_nodes)
+            rec.reported_nodes_per_batch_max = max(self.reported_nodes)
+        if self.reported_messages != self.messages:
+            rec.reported_messages_per_batch_mean = _mean(self.reported_messages)
+            rec.reported_messages_per_batch_max = max(self.reported_messages)
+
+
+def _mean(values: list[int]) -> float:
+    return sum(values) / len(values)
+
+
+def _predict(method, dataset, splits: list[str], method_name: str) -> dict:
+    """``method.predict(splits)``, each split's prediction checked before it is scored."""
+    from .metrics import check_prediction
+
+    preds = method.predict(splits)
+    for split in splits:
+        if split not in preds:
+            raise PredictionError(f"method '{method_name}' returned no prediction for split '{split}' "
+                                  f"(got {sorted(preds)})")
+        check_prediction(dataset, split, preds[split], method_name)
+    return preds
+
+
+def _train(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: Emit, rec: TrialRecord) -> None:
+    from .metrics import evaluate
+
     tc = config.train
-    curve: list[dict[str, Any]] = []
-    nodes, messages = [], []
-    cum = sample_total = compute_total = 0.0
+    sizes = _Sizes()
+    cum = 0.0
     best, best_epoch, best_state, stale = -math.inf, None, None, 0
-    rec["curve"] = curve
+    rec.curve = []
     for epoch in range(1, tc.epochs + 1):
-        sample_t = compute_t = 0.0
+        sample_t = transfer_t = compute_t = 0.0
         losses = []
         it = iter(method.batches(epoch))
         while True:
@@ -238,43 +312,43 @@ def _train(config, p: TrialPlan, dataset, method, clock: "Clock", emit: Emit, re
             except StopIteration:
                 sample_t += clock.now() - t
                 break
-            sample_t += clock.now() - t
-            nodes.append(int(batch.num_nodes))
-            messages.append(int(batch.num_messages))
-            t = clock.now()
+            t1 = clock.now()
+            sample_t += t1 - t
+            batch = batch.to(device)
+            t2 = clock.now()
+            transfer_t += t2 - t1
+            sizes.add(batch)
             losses.append(float(method.train_step(batch)))
-            compute_t += clock.now() - t
+            compute_t += clock.now() - t2
         if not losses:
             raise RuntimeError(f"method '{config.method}' yielded no batch in epoch {epoch}")
-        cum += sample_t + compute_t
-        sample_total += sample_t
-        compute_total += compute_t
-        point = {"epoch": epoch, "train_time_s": cum, "epoch_time_s": sample_t + compute_t,
-                 "sample_time_s": sample_t, "compute_time_s": compute_t,
-                 "loss": sum(losses) / len(losses), "val_metric": None}
+        cum += sample_t + transfer_t + compute_t
+        point = EpochPoint(epoch=epoch, train_time_s=cum, epoch_time_s=sample_t + transfer_t + compute_t,
+                           sample_time_s=sample_t, transfer_time_s=transfer_t, compute_time_s=compute_t,
+                           loss=sum(losses) / len(losses))
+        if not math.isfinite(point.loss):  # before validating: a diverged model predicts NaN
+            rec.curve.append(point)
+            emit({"type": "epoch", **point.to_dict(), "epochs": tc.epochs})
+            raise FloatingPointError(f"training loss became {point.loss} in epoch {epoch}")
         if epoch % tc.eval_every == 0 or epoch == tc.epochs:
-            val = evaluate(p.info, method.predict(["valid"])["valid"], _labels(dataset, "valid"))
-            point["val_metric"] = val
+            pred = _predict(method, dataset, ["valid"], config.method)["valid"]
+            val = point.val_metric = evaluate(p.info, pred, _labels(dataset, "valid"))
             if val > best:
                 best, best_epoch, stale = val, epoch, 0
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in method.model.state_dict().items()}
             else:
                 stale += 1
-        curve.append(point)
-        emit({"type": "epoch", **point, "epochs": tc.epochs})
-        if not math.isfinite(point["loss"]):
-            raise FloatingPointError(f"training loss became {point['loss']} in epoch {epoch}")
+        rec.curve.append(point)
+        emit({"type": "epoch", **point.to_dict(), "epochs": tc.epochs})
         if tc.patience is not None and stale >= tc.patience:
             break
-    rec.update(epochs=len(curve), best_epoch=best_epoch, train_time_s=cum,
-               epoch_time_s=cum / len(curve), sample_time_s=sample_total, compute_time_s=compute_total,
-               num_batches=len(nodes),
-               nodes_per_batch_mean=sum(nodes) / len(nodes), nodes_per_batch_max=max(nodes),
-               messages_per_batch_mean=sum(messages) / len(messages), messages_per_batch_max=max(messages))
+    rec.keep_progress()
+    rec.best_epoch = best_epoch
+    sizes.store(rec)
     if best_state is not None:
         method.model.load_state_dict(copy.deepcopy(best_state))
     t = clock.now()
-    preds = method.predict(["valid", "test"])
-    rec["inference_time_s"] = clock.now() - t
-    rec["val_metric"] = evaluate(p.info, preds["valid"], _labels(dataset, "valid"))
-    rec["test_metric"] = evaluate(p.info, preds["test"], _labels(dataset, "test"))
+    preds = _predict(method, dataset, ["valid", "test"], config.method)
+    rec.inference_time_s = clock.now() - t
+    rec.val_metric = evaluate(p.info, preds["valid"], _labels(dataset, "valid"))
+    rec.test_metric = evaluate(p.info, preds["test"], _labels(dataset, "test"))

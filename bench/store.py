@@ -12,23 +12,25 @@ import json
 import os
 import socket
 import uuid
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import (JSON, BigInteger, Float, ForeignKey, Integer, String, Text, create_engine, event,
-                        select, update)
+from sqlalchemy import (JSON, BigInteger, Column, Float, ForeignKey, Integer, String, Table, Text, create_engine,
+                        event, inspect, select, update)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from .errors import ConfigError
+from .types import EPOCH_COLUMNS, RECORD_COLUMNS, EpochPoint, Status, TrialRecord
 
 __all__ = ["SCHEMA_VERSION", "Base", "Trial", "Epoch", "Meta", "Store", "resolve_url", "RESULT_KEYS",
-           "DEFAULT_DB"]
+           "DEFAULT_DB", "resolved_device"]
 
 #: bump with a migration in ``_MIGRATIONS`` whenever the tables change
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = "gnnbench.db"
 
 
@@ -42,79 +44,65 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-class Trial(Base):
-    """One trial: (method, backbone, dataset, seed, config) and everything measured."""
+_SQL_TYPES = {"float": Float, "int": BigInteger, "str": Text, "dict": JSON, "list": JSON, "Status": String}
+#: record fields that are indexed, and the width of short string columns (kept as in version 1)
+_INDEXED = {"status", "config_hash"}
+_WIDTHS = {"status": 16, "metric": 32, "device": 32, "config_hash": 16, "started_at": 40, "finished_at": 40}
 
-    __tablename__ = "trials"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(String(32), unique=True, index=True)
-    sweep_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    method: Mapped[str] = mapped_column(String(128), index=True)
-    backbone: Mapped[str] = mapped_column(String(128), index=True)
-    dataset: Mapped[str] = mapped_column(String(128), index=True)
-    seed: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    metric: Mapped[str | None] = mapped_column(String(32))
-    val_metric: Mapped[float | None] = mapped_column(Float)
-    test_metric: Mapped[float | None] = mapped_column(Float)
-    best_epoch: Mapped[int | None] = mapped_column(Integer)
-    epochs: Mapped[int | None] = mapped_column(Integer)
-    train_time_s: Mapped[float | None] = mapped_column(Float)
-    epoch_time_s: Mapped[float | None] = mapped_column(Float)
-    sample_time_s: Mapped[float | None] = mapped_column(Float)
-    compute_time_s: Mapped[float | None] = mapped_column(Float)
-    inference_time_s: Mapped[float | None] = mapped_column(Float)
-    preprocess_time_s: Mapped[float | None] = mapped_column(Float)
-    load_time_s: Mapped[float | None] = mapped_column(Float)
-    peak_cpu_rss_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    peak_gpu_allocated_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    peak_gpu_nvml_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    num_parameters: Mapped[int | None] = mapped_column(BigInteger)
-    num_batches: Mapped[int | None] = mapped_column(Integer)
-    nodes_per_batch_mean: Mapped[float | None] = mapped_column(Float)
-    nodes_per_batch_max: Mapped[int | None] = mapped_column(BigInteger)
-    messages_per_batch_mean: Mapped[float | None] = mapped_column(Float)
-    messages_per_batch_max: Mapped[int | None] = mapped_column(BigInteger)
-    device: Mapped[str | None] = mapped_column(String(32))
-    config: Mapped[dict] = mapped_column(JSON)
-    config_hash: Mapped[str] = mapped_column(String(16), index=True)
-    environment: Mapped[dict | None] = mapped_column(JSON)
-    extra: Mapped[dict | None] = mapped_column(JSON)
-    started_at: Mapped[str | None] = mapped_column(String(40))
-    finished_at: Mapped[str | None] = mapped_column(String(40))
-    error: Mapped[str | None] = mapped_column(Text)
-    runner_host: Mapped[str | None] = mapped_column(String(255))
-    runner_pid: Mapped[int | None] = mapped_column(Integer)
-    curve: Mapped[list["Epoch"]] = relationship(back_populates="trial", cascade="all, delete-orphan",
-                                                order_by="Epoch.epoch")
+
+def _column(name: str, annotation: str) -> Column:
+    """The store column of one record field: its SQL type from the field's annotation."""
+    base = annotation.split("|")[0].strip().split("[")[0]
+    kind = _SQL_TYPES[base]
+    if kind in (String, Text) and name in _WIDTHS:
+        kind = String(_WIDTHS[name])
+    elif kind is String:
+        kind = String(16)
+    return Column(name, kind, index=name in _INDEXED, nullable=name not in ("status", "config_hash"))
+
+
+def _record_columns(cls) -> list[Column]:
+    return [_column(f.name, str(f.type)) for f in fields(cls) if f.name != "curve"]
+
+
+_trials_table = Table(
+    "trials", Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), unique=True, index=True),
+    Column("sweep_id", String(64), index=True),
+    Column("method", String(128), index=True, nullable=False),
+    Column("backbone", String(128), index=True, nullable=False),
+    Column("dataset", String(128), index=True, nullable=False),
+    Column("seed", Integer, nullable=False),
+    *_record_columns(TrialRecord),
+    Column("runner_host", String(255)),
+    Column("runner_pid", Integer),
+)
+
+_epochs_table = Table(
+    "epochs", Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trial_id", ForeignKey("trials.id"), index=True, nullable=False),
+    *_record_columns(EpochPoint),
+)
+
+
+class Trial(Base):
+    """One trial: (method, backbone, dataset, seed) and one column per :class:`TrialRecord` field."""
+
+    __table__ = _trials_table
+    curve = relationship("Epoch", back_populates="trial", cascade="all, delete-orphan", order_by="Epoch.epoch")
 
 
 class Epoch(Base):
-    """One point of a trial's convergence curve."""
+    """One point of a trial's convergence curve: one column per :class:`EpochPoint` field."""
 
-    __tablename__ = "epochs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
-    epoch: Mapped[int] = mapped_column(Integer)
-    train_time_s: Mapped[float] = mapped_column(Float)  # cumulative training time at the epoch's end
-    epoch_time_s: Mapped[float | None] = mapped_column(Float)
-    sample_time_s: Mapped[float | None] = mapped_column(Float)
-    compute_time_s: Mapped[float | None] = mapped_column(Float)
-    loss: Mapped[float | None] = mapped_column(Float)
-    val_metric: Mapped[float | None] = mapped_column(Float)
-    trial: Mapped[Trial] = relationship(back_populates="curve")
+    __table__ = _epochs_table
+    trial = relationship(Trial, back_populates="curve")
 
 
-#: the keys of ``gnnbench results --format json``, in order
-RESULT_KEYS = ["run_id", "method", "backbone", "dataset", "seed", "status", "metric", "val_metric",
-               "test_metric", "best_epoch", "epochs", "train_time_s", "epoch_time_s", "sample_time_s",
-               "compute_time_s", "inference_time_s", "preprocess_time_s", "load_time_s",
-               "peak_cpu_rss_bytes", "peak_gpu_allocated_bytes", "peak_gpu_nvml_bytes", "num_parameters",
-               "num_batches", "nodes_per_batch_mean", "nodes_per_batch_max", "messages_per_batch_mean",
-               "messages_per_batch_max", "device", "config", "config_hash", "environment", "extra",
-               "sweep_id", "started_at", "finished_at", "error"]
-
-_MIGRATIONS: dict[int, Any] = {}  # from-version → callable(connection); none yet
+#: the keys of ``gnnbench results --format json``, in order: the trial's key, then the record's fields
+RESULT_KEYS = ["run_id", "method", "backbone", "dataset", "seed", *RECORD_COLUMNS, "sweep_id"]
 
 
 def resolve_url(db: str | None) -> str:
@@ -150,17 +138,77 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _running_row(run_id: str, config, config_hash: str, sweep_id: str | None) -> Trial:
+def _running_row(run_id: str, config, config_hash: str, sweep_id: str | None, device: str | None = None) -> Trial:
     """The ``running`` row of a trial about to start in this process."""
     return Trial(run_id=run_id, sweep_id=sweep_id, method=config.method, backbone=config.backbone,
-                 dataset=config.dataset, seed=config.seed, status="running",
-                 config=config.model_dump(mode="json"), config_hash=config_hash,
+                 dataset=config.dataset, seed=config.seed, status=Status.RUNNING.value,
+                 config=config.model_dump(mode="json"), config_hash=config_hash, device=device,
                  started_at=datetime.now(timezone.utc).isoformat(),
                  runner_host=socket.gethostname(), runner_pid=os.getpid())
 
 
+def _progress(trial: Trial) -> None:
+    """Fill ``epochs`` and the training times of an interrupted trial from its stored curve."""
+    if trial.epochs is not None or not trial.curve:
+        return
+    rec = TrialRecord(curve=[EpochPoint(**{k: getattr(e, k) for k in EPOCH_COLUMNS}) for e in trial.curve])
+    rec.keep_progress()
+    for name in ("epochs", "train_time_s", "epoch_time_s", "sample_time_s", "transfer_time_s", "compute_time_s"):
+        setattr(trial, name, getattr(rec, name))
+
+
+# ------------------------------------------------------------------------------------ migrations
+def _add_missing_columns(conn, table: Table) -> None:
+    present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for col in table.columns:
+        if col.name not in present:
+            kind = col.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {kind}')
+
+
+def _migrate_1_to_2(conn) -> None:
+    """Version 1 → 2: the record's new columns, and the identity hash re-derived with the resolved device.
+
+    New columns (``transfer_time_s``, ``num_nodes``, ``num_edges``, ``reported_*``,
+    ``device_name``, ``plugins``; ``epochs.transfer_time_s``) are added empty, except
+    ``device_name``, copied from the stored ``environment``.  Version 1 hashed the configuration
+    as asked (``device = "auto"``); ``config_hash`` becomes the hash with the device that ran
+    (the ``device`` column, or the configuration's own when it named one), so that a CPU and a
+    CUDA trial of one configuration are two trials.  Every other stored value is kept as it was.
+    """
+    from .config import canonical_hash
+
+    _add_missing_columns(conn, _trials_table)
+    _add_missing_columns(conn, _epochs_table)
+    t = _trials_table.c
+    for row in conn.execute(select(t.id, t.config, t.device, t.environment)).all():
+        config = row.config if isinstance(row.config, dict) else json.loads(row.config or "{}")
+        env = row.environment if isinstance(row.environment, dict) or row.environment is None \
+            else json.loads(row.environment)
+        device = resolved_device(row.device, config.get("device"))
+        values = {"config_hash": canonical_hash(config, device)}
+        if env and env.get("device_name"):
+            values["device_name"] = env["device_name"]
+        conn.execute(update(_trials_table).where(t.id == row.id).values(**values))
+
+
+def resolved_device(ran: str | None, asked: str | None) -> str | None:
+    """The device type of a trial: the one it ran on (``"cuda:0"`` → ``"cuda"``), else the one asked
+    for unless that was ``"auto"``; ``None`` when neither is known."""
+    if ran:
+        return str(ran).split(":")[0]
+    return asked if asked and asked != "auto" else None
+
+
+#: from-version → callable(connection) that brings the tables to from-version + 1
+_MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _migrate_1_to_2}
+
+
 class Store:
     """The results store at ``url`` (see :func:`resolve_url`), created and versioned on open.
+
+    A database of an older schema version is migrated forward in one transaction (see
+    ``_MIGRATIONS``); nothing stored is dropped.
 
     Raises:
         ConfigError: the database cannot be opened, or was written by a newer gnnbench.
@@ -180,7 +228,6 @@ class Store:
             self.engine = create_engine(url, connect_args={"timeout": 60} if is_sqlite else {})
             if is_sqlite:
                 _sqlite_pragmas(self.engine)
-            Base.metadata.create_all(self.engine)
             self._check_version()
         except ConfigError:
             raise
@@ -189,41 +236,64 @@ class Store:
 
     def _check_version(self) -> None:
         with Session(self.engine) as s, s.begin():
+            conn = s.connection()
+            Meta.__table__.create(conn, checkfirst=True)
             row = s.get(Meta, "schema_version")
+            existing = inspect(conn).has_table("trials")
             if row is None:
-                s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-                return
+                found = 1 if existing else SCHEMA_VERSION  # tables without a version: version 1's
+                row = Meta(key="schema_version", value=str(found))
+                s.add(row)
             found = int(row.value)
             if found > SCHEMA_VERSION:
                 raise ConfigError(f"the results database '{self.url}' has schema version {found}, newer than "
                                   f"this gnnbench's {SCHEMA_VERSION}; upgrade gnnbench")
-            while found < SCHEMA_VERSION:
-                _MIGRATIONS[found](s.connection())
-                found += 1
-            row.value = str(found)
+            if found < SCHEMA_VERSION and existing:
+                while found < SCHEMA_VERSION:
+                    _MIGRATIONS[found](conn)
+                    found += 1
+            Base.metadata.create_all(conn)
+            row.value = str(SCHEMA_VERSION)
 
     # -- writing -----------------------------------------------------------------------------
-    def start_trial(self, config, config_hash: str, sweep_id: str | None = None) -> str:
+    def start_trial(self, config, config_hash: str, sweep_id: str | None = None, device: str | None = None) -> str:
         """Insert a ``running`` row for a trial about to start; returns its ``run_id``."""
         run_id = uuid.uuid4().hex
         with Session(self.engine) as s, s.begin():
-            s.add(_running_row(run_id, config, config_hash, sweep_id))
+            s.add(_running_row(run_id, config, config_hash, sweep_id, device))
         return run_id
 
-    def finish_trial(self, run_id: str, record: dict[str, Any]) -> None:
-        """Write a finished trial's record (and curve) into its row, in one transaction."""
-        columns = set(Trial.__table__.columns.keys()) - {"id", "run_id", "sweep_id", "method", "backbone",
-                                                         "dataset", "seed", "runner_host", "runner_pid"}
+    def add_epochs(self, run_id: str, points: list[EpochPoint]) -> None:
+        """Append curve points to a running trial as they arrive (kept if its process is killed)."""
+        if not points:
+            return
         with Session(self.engine) as s, s.begin():
             trial = s.scalars(select(Trial).where(Trial.run_id == run_id)).one()
-            for key, value in record.items():
-                if key in columns and value is not None:
-                    setattr(trial, key, value)
-            trial.status = record["status"]
-            trial.curve = [Epoch(**{k: p.get(k) for k in ("epoch", "train_time_s", "epoch_time_s",
-                                                          "sample_time_s", "compute_time_s", "loss",
-                                                          "val_metric")})
-                           for p in record.get("curve") or []]
+            have = {e.epoch for e in trial.curve}
+            trial.curve.extend(Epoch(**p.to_dict()) for p in points if p.epoch not in have)
+
+    def finish_trial(self, run_id: str, record: TrialRecord | dict[str, Any]) -> None:
+        """Write a finished trial's record (and curve) into its row, in one transaction.
+
+        A field left ``None`` keeps the row's value; an empty curve keeps the stored one.  An
+        ``interrupted`` trial without ``epochs`` gets its epochs and training times from its curve.
+
+        Raises:
+            ValueError: ``record`` is a dict with a key that is not a :class:`TrialRecord` field.
+        """
+        if not isinstance(record, TrialRecord):
+            record = TrialRecord.from_dict(record)
+        with Session(self.engine) as s, s.begin():
+            trial = s.scalars(select(Trial).where(Trial.run_id == run_id)).one()
+            for key in RECORD_COLUMNS:
+                value = getattr(record, key)
+                if value is not None:
+                    setattr(trial, key, value.value if isinstance(value, Status) else value)
+            if record.curve:
+                trial.curve = [Epoch(**p.to_dict()) for p in record.curve]
+            if record.status == Status.INTERRUPTED:
+                s.flush()
+                _progress(trial)
 
     def claim_trial(self, config, config_hash: str, is_live: Callable[[str | None, int | None, str | None], bool],
                     sweep_id: str | None = None) -> str | None:
@@ -232,15 +302,15 @@ class Store:
         Taken means: a ``completed`` row exists, or a ``running`` row whose runner
         ``is_live(runner_host, runner_pid, started_at)``.  The check and the insert are one
         transaction (``BEGIN IMMEDIATE`` on SQLite), so two sweeps sharing a database never both
-        complete the same pair.
+        complete the same pair.  ``config_hash`` carries the resolved device (the trial's identity).
         """
         run_id = uuid.uuid4().hex
         with Session(self.engine) as s, s.begin():
             rows = s.execute(select(Trial.status, Trial.runner_host, Trial.runner_pid, Trial.started_at).where(
                 Trial.config_hash == config_hash, Trial.seed == config.seed,
-                Trial.status.in_(["completed", "running"]))).all()
+                Trial.status.in_([Status.COMPLETED.value, Status.RUNNING.value]))).all()
             for status, host, pid, started in rows:
-                if status == "completed" or is_live(host, pid, started):
+                if status == Status.COMPLETED.value or is_live(host, pid, started):
                     return None
             s.add(_running_row(run_id, config, config_hash, sweep_id))
         return run_id
@@ -248,26 +318,26 @@ class Store:
     def interrupt_dead(self, is_live: Callable[[str | None, int | None, str | None], bool]) -> list[str]:
         """Mark ``running`` rows whose runner is not ``is_live(host, pid, started_at)`` as ``interrupted``.
 
-        Returns the ``run_id`` of each row changed (a sweep calls this when it resumes).
+        Their epochs and training times so far are set from their stored curve.  Returns the
+        ``run_id`` of each row changed (``run``, ``sweep``, ``results`` and ``report`` call this).
         """
         with Session(self.engine) as s, s.begin():
-            rows = s.execute(select(Trial.run_id, Trial.runner_host, Trial.runner_pid, Trial.started_at)
-                             .where(Trial.status == "running")).all()
-            dead = [r.run_id for r in rows if not is_live(r.runner_host, r.runner_pid, r.started_at)]
+            rows = s.scalars(select(Trial).where(Trial.status == Status.RUNNING.value)).all()
+            dead = [t for t in rows if not is_live(t.runner_host, t.runner_pid, t.started_at)]
             now = datetime.now(timezone.utc).isoformat()
-            for r in rows:
-                if r.run_id in dead:
-                    s.execute(update(Trial).where(Trial.run_id == r.run_id, Trial.status == "running").values(
-                        status="interrupted", finished_at=now,
-                        error=f"the process that ran this trial (pid {r.runner_pid} on {r.runner_host}) "
-                              f"ended while the trial was running; found on resume"))
-        return dead
+            for t in dead:
+                t.status, t.finished_at = Status.INTERRUPTED.value, now
+                t.error = (f"the process that ran this trial (pid {t.runner_pid} on {t.runner_host}) "
+                           f"ended while the trial was running; found on resume (by a later run, sweep, "
+                           f"results or report)")
+                _progress(t)
+            return [t.run_id for t in dead]
 
     def completed_pairs(self) -> set[tuple[str, int]]:
-        """The ``(config_hash, seed)`` pairs that have a ``completed`` row."""
+        """The ``(config_hash, seed)`` pairs that have a ``completed`` row (the hash carries the device)."""
         with Session(self.engine) as s:
             return {(h, seed) for h, seed in s.execute(
-                select(Trial.config_hash, Trial.seed).where(Trial.status == "completed"))}
+                select(Trial.config_hash, Trial.seed).where(Trial.status == Status.COMPLETED.value))}
 
     # -- reading -----------------------------------------------------------------------------
     def trials(self, *, method: Iterable[str] = (), backbone: Iterable[str] = (), dataset: Iterable[str] = (),
@@ -293,9 +363,7 @@ class Store:
             for t in s.scalars(q):
                 row = {k: getattr(t, k) for k in RESULT_KEYS}
                 if with_curves:
-                    row["curve"] = [{"epoch": e.epoch, "train_time_s": e.train_time_s, "loss": e.loss,
-                                     "val_metric": e.val_metric, "sample_time_s": e.sample_time_s,
-                                     "compute_time_s": e.compute_time_s} for e in t.curve]
+                    row["curve"] = [{k: getattr(e, k) for k in EPOCH_COLUMNS} for e in t.curve]
                 out.append(row)
         return out
 

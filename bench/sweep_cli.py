@@ -157,7 +157,7 @@ def _run(todo, store, root, cache, sweep_id, executor, ray_ctx, workers, timeout
 
     def on_result(t, run_id, record) -> None:
         with lock:
-            key = "taken" if record is None else record["status"]
+            key = "taken" if record is None else str(record.status)
             counts[key] = counts.get(key, 0) + 1
             n = sum(counts.values())
             if record is None:

@@ -1,42 +1,127 @@
-"""Run a validated trial in its own process and store it: the unit that ``run`` and sweeps repeat."""
+"""Run a validated trial in its own process and store it: the unit that ``run`` and sweeps repeat.
+
+Also the rules ``run`` shares with ``sweep`` about what a store already holds: a trial is
+``(config_hash, seed)`` with the resolved device inside the hash; a completed one is not run again
+unless asked (``--rerun``); a seed is listed once; a row left ``running`` by a dead process is
+marked ``interrupted`` by every command that opens the store.
+"""
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
+from .errors import ConfigError
 from .runner import TrialPlan
 from .store import Store
-from .worker import run_in_child
+from .types import EpochPoint, Status, TrialRecord
+from .worker import epoch_point, run_in_child
 
-__all__ = ["run_and_store"]
+__all__ = ["run_and_store", "check_seeds", "pending_plans", "repair", "verify_datasets", "CURVE_FLUSH_S"]
+
+#: a running trial's curve points are written to the store at most this often (seconds)
+CURVE_FLUSH_S = 1.0
 
 
 def run_and_store(plan: TrialPlan, store: Store, data_root: Path | None, cache_root: Path,
                   on_event: Callable[[dict[str, Any]], None] = lambda e: None, *,
                   memory_limit_bytes: int | None = None, timeout_s: float | None = None,
-                  sweep_id: str | None = None, run_id: str | None = None) -> tuple[str, dict[str, Any]]:
+                  sweep_id: str | None = None, run_id: str | None = None) -> tuple[str, TrialRecord]:
     """Insert a ``running`` row, run the trial in a child process, write its record; ``(run_id, record)``.
 
     ``run_id``: a ``running`` row already inserted (e.g. by :meth:`Store.claim_trial`) to fill
-    instead of inserting one.  An interrupt (Ctrl-C) kills the child, records the trial as
-    ``interrupted`` and re-raises.
+    instead of inserting one.  The curve is written as it grows (every :data:`CURVE_FLUSH_S`
+    seconds), so a trial whose parent is killed keeps its epochs.  An interrupt (Ctrl-C) kills
+    the child, records the trial as ``interrupted`` with its epochs and training time so far, and
+    re-raises.
     """
     if run_id is None:
-        run_id = store.start_trial(plan.config, plan.config_hash, sweep_id=sweep_id)
-    curve: list[dict[str, Any]] = []
+        run_id = store.start_trial(plan.config, plan.config_hash, sweep_id=sweep_id, device=plan.device)
+    curve: list[EpochPoint] = []
+    unsent: list[EpochPoint] = []
+    last = [time.monotonic()]
 
     def relay(event: dict[str, Any]) -> None:
         if event.get("type") == "epoch":
-            curve.append({k: v for k, v in event.items() if k not in ("type", "epochs")})
+            point = epoch_point(event)
+            curve.append(point)
+            unsent.append(point)
+            if time.monotonic() - last[0] >= CURVE_FLUSH_S:
+                store.add_epochs(run_id, unsent)
+                unsent.clear()
+                last[0] = time.monotonic()
         on_event(event)
 
     try:
         record = run_in_child(plan.config, data_root, cache_root, relay,
                               memory_limit_bytes=memory_limit_bytes, timeout_s=timeout_s)
     except KeyboardInterrupt:
-        store.finish_trial(run_id, {"status": "interrupted", "error": "interrupted (Ctrl-C or SIGTERM)",
-                                    "metric": plan.info.metric, "curve": curve})
+        record = TrialRecord(status=Status.INTERRUPTED, error="interrupted (Ctrl-C or SIGTERM)",
+                             metric=plan.info.metric, curve=curve)
+        record.keep_progress()
+        store.finish_trial(run_id, record)
         raise
-    record.setdefault("metric", plan.info.metric)
+    record.metric = record.metric or plan.info.metric
     store.finish_trial(run_id, record)
     return run_id, record
+
+
+def check_seeds(seeds: Any) -> list[int]:
+    """The seeds of a ``run``, checked: a non-empty list of distinct non-negative integers.
+
+    Raises:
+        ConfigError: not such a list, or a seed repeated (it would store one trial twice).
+    """
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise ConfigError(f"seeds = {seeds!r}: expected a list of non-negative integers, e.g. --seeds 0 1 2")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"seeds {seeds!r} repeat seed(s) {', '.join(map(str, repeated))}; list each seed "
+                          f"once (a trial is run once per (configuration, seed, device); --rerun runs one again)")
+    return seeds
+
+
+def pending_plans(store: Store, plans: Sequence[TrialPlan], rerun: bool = False,
+                  say: Callable[[str], None] = lambda text: None) -> list[TrialPlan]:
+    """The plans to run: without ``rerun``, those whose ``(config_hash, seed)`` has no completed row.
+
+    ``say`` is told of each skipped trial (its label, run_id and how to run it again).
+    """
+    if rerun:
+        return list(plans)
+    done = store.completed_pairs()
+    todo = []
+    for p in plans:
+        if (p.config_hash, p.config.seed) in done:
+            c = p.config
+            say(f"skipped {c.method}/{c.backbone}/{c.dataset} seed {c.seed} on {p.device}: already completed "
+                f"(config {p.config_hash}); pass --rerun to run it again")
+        else:
+            todo.append(p)
+    return todo
+
+
+def repair(store: Store) -> list[str]:
+    """Mark the rows left ``running`` by a dead process of this host ``interrupted``; their run_ids.
+
+    ``run``, ``sweep``, ``results`` and ``report`` call it when they open the store.
+    """
+    from .sweep import is_live
+
+    return store.interrupt_dead(is_live)
+
+
+def verify_datasets(plans: Sequence[TrialPlan], data_root: Path | None, cache_root: Path) -> None:
+    """Read the on-disk datasets of ``plans`` once, in a child process, before anything is stored
+    (as ``sweep`` does), so that a corrupt raw file is one message and exit 2 with nothing written.
+    Generated datasets (no ``check``) are skipped.
+
+    Raises:
+        DatasetMissingError / DatasetCorruptError / ConfigError: the message names the file and the fix.
+    """
+    from .sweep import SweepTrial, check_datasets
+
+    on_disk = [SweepTrial(p) for p in plans if callable(getattr(p.dataset_cls, "check", None))]
+    if on_disk:
+        check_datasets(on_disk, data_root, cache_root)

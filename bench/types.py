@@ -6,14 +6,15 @@ in them imports torch at module level (so ``gnnbench list`` answers without impo
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
     from torch_geometric.data import Data
 
-__all__ = ["Task", "DatasetInfo", "GraphDataset", "Batch", "Prediction", "SPLITS"]
+__all__ = ["Task", "Status", "DatasetInfo", "GraphDataset", "Batch", "Prediction", "SPLITS", "EpochPoint",
+           "TrialRecord", "PluginSource", "to_device", "RECORD_COLUMNS", "EPOCH_COLUMNS", "TABLE_FIELDS"]
 
 #: The evaluation splits, named as OGB's ``get_idx_split()`` names them.
 SPLITS = ("train", "valid", "test")
@@ -30,6 +31,25 @@ class Task(str, enum.Enum):
     """Link prediction: rank held-out edges above sampled non-edges (ogbl-collab style, Hits@50)."""
 
     def __str__(self) -> str:  # so that messages print "link", not "Task.LINK"
+        return self.value
+
+
+class Status(str, enum.Enum):
+    """The state of a stored trial."""
+
+    RUNNING = "running"
+    """Its process is (or was, if it died without a word) running it."""
+    COMPLETED = "completed"
+    """It trained, was evaluated, and every figure of its record is set."""
+    FAILED = "failed"
+    """It raised (the traceback is in ``error``), e.g. a prediction of the wrong shape."""
+    OOM = "oom"
+    """It ran out of device or host memory (or past ``--memory-limit``)."""
+    INTERRUPTED = "interrupted"
+    """It was stopped (Ctrl-C, SIGTERM, a timeout, or its process was found dead); the epochs and
+    training time it reached are kept."""
+
+    def __str__(self) -> str:
         return self.value
 
 
@@ -85,6 +105,9 @@ class GraphDataset:
     split: dict[str, "Tensor"] = field(default_factory=dict)
     eval_graphs: dict[str, "Data"] = field(default_factory=dict)
     edge_split: dict[str, dict[str, "Tensor"]] = field(default_factory=dict)
+    source_key: str | None = None
+    """A hash of the raw files and dataset config it was read from (``None`` for generated data);
+    the runner keys the methods' preprocessing caches by it."""
 
     def graph_for(self, split: str) -> "Data":
         """The graph whose nodes ``split[split]`` indexes: an unseen graph for inductive valid/test."""
@@ -118,6 +141,28 @@ class Batch:
     num_nodes: int
     num_messages: int
 
+    def to(self, device) -> "Batch":
+        """This batch with its payload on ``device`` (the runner calls it, timed as transfer).
+
+        Moves a payload that has ``.to(device)`` (a tensor, a PyG ``Data`` / ``HeteroData``) and
+        the tensors inside tuples, lists and dicts; anything else is passed as is.  The sizes are
+        kept (the runner recounts what it understands).
+        """
+        return Batch(to_device(self.data, device), self.num_nodes, self.num_messages)
+
+
+def to_device(value: Any, device) -> Any:
+    """``value`` with every tensor (or object with ``.to``) in it moved to ``device``."""
+    if isinstance(value, (tuple, list)):
+        moved = [to_device(v, device) for v in value]
+        return type(value)(*moved) if hasattr(value, "_fields") else type(value)(moved)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    move = getattr(value, "to", None)
+    if callable(move) and not isinstance(value, (str, bytes, type)):
+        return move(device)
+    return value
+
 
 @dataclass
 class Prediction:
@@ -133,3 +178,180 @@ class Prediction:
     scores: "Tensor | None" = None
     pos: "Tensor | None" = None
     neg: "Tensor | None" = None
+
+
+# ------------------------------------------------------------------------------ the trial record
+@dataclass(slots=True)
+class EpochPoint:
+    """One point of a trial's convergence curve (times in seconds).
+
+    Args:
+        epoch: the epoch, from 1.
+        train_time_s: cumulative training time (sampling + transfer + compute) at the epoch's end.
+        epoch_time_s: this epoch's training time.
+        sample_time_s: time in ``next()`` of the method's ``batches`` this epoch.
+        transfer_time_s: time the runner spent moving this epoch's batches to the device.
+        compute_time_s: time in ``train_step`` this epoch.
+        loss: mean training loss over the epoch's batches.
+        val_metric: validation metric when the epoch was validated, else ``None``.
+    """
+
+    epoch: int
+    train_time_s: float
+    epoch_time_s: float | None = None
+    sample_time_s: float | None = None
+    transfer_time_s: float | None = None
+    compute_time_s: float | None = None
+    loss: float | None = None
+    val_metric: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EpochPoint":
+        """Raises ValueError: ``data`` has a key that is not a field."""
+        return cls(**_known(cls, data, "epoch point"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSource:
+    """Where a plugin's code came from: its entry-point name, distribution, version and git commit.
+
+    ``commit`` is the ``HEAD`` of the git checkout the plugin's module lives in (with ``-dirty``
+    when it has uncommitted changes), ``None`` for an installed wheel.
+    """
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    commit: str | None = None
+
+
+@dataclass(slots=True)
+class TrialRecord:
+    """Everything measured about one trial: what flows runner → worker → store → reports.
+
+    The results store has one column per field (``curve`` is its own table), ``gnnbench results``
+    exports the fields, and assigning or loading a key that is not a field is an error.  Times are
+    seconds, memory bytes, metrics in [0, 1].
+
+    Args:
+        status: the trial's :class:`Status`.
+        metric: the dataset's metric name (``acc``, ``micro_f1``, ``hits@50``).
+        val_metric, test_metric: the metric of the best-validation model on valid / test.
+        best_epoch: the epoch whose model was restored; ``epochs``: epochs trained (so far).
+        train_time_s: sampling + transfer + compute over all epochs; ``epoch_time_s`` its mean per
+            epoch; ``sample_time_s``, ``transfer_time_s``, ``compute_time_s`` its three parts.
+        inference_time_s: the final ``predict(["valid", "test"])``; ``preprocess_time_s``:
+            ``method.setup``; ``load_time_s``: loading the dataset.
+        peak_cpu_rss_bytes: the trial process's peak resident set size (``ru_maxrss``).
+        peak_gpu_allocated_bytes: ``torch.cuda.max_memory_allocated``; ``peak_gpu_nvml_bytes``:
+            the process's peak as NVML reports it.
+        num_parameters: trainable parameters of the model.
+        num_nodes, num_edges: the loaded training graph's size (``edge_index.size(1)``).
+        num_batches: training batches over all epochs.
+        nodes_per_batch_*, messages_per_batch_*: the batch sizes, as the runner counted them from
+            a PyG ``Data`` / ``HeteroData`` payload, else as the method reported them.
+        reported_*: what the method reported, stored only where it differs from the runner's count.
+        device: the resolved device type (``cpu`` or ``cuda``), part of the trial's identity;
+            ``device_name``: the CPU model or the GPU's name.
+        config: the trial configuration as JSON data; ``config_hash``: the identity hash of the
+            configuration without the seed and with the resolved device.
+        plugins: ``{"method" | "backbone" | "dataset": PluginSource fields}``.
+        environment: versions, host, cores, git commit of gnnbench.
+        extra: figures a method reports about itself (``method.report()``).
+        started_at, finished_at: ISO-8601 UTC times; ``error``: the traceback or reason.
+        curve: the per-epoch :class:`EpochPoint` list.
+    """
+
+    status: Status = Status.RUNNING
+    metric: str | None = None
+    val_metric: float | None = None
+    test_metric: float | None = None
+    best_epoch: int | None = None
+    epochs: int | None = None
+    train_time_s: float | None = None
+    epoch_time_s: float | None = None
+    sample_time_s: float | None = None
+    transfer_time_s: float | None = None
+    compute_time_s: float | None = None
+    inference_time_s: float | None = None
+    preprocess_time_s: float | None = None
+    load_time_s: float | None = None
+    peak_cpu_rss_bytes: int | None = None
+    peak_gpu_allocated_bytes: int | None = None
+    peak_gpu_nvml_bytes: int | None = None
+    num_parameters: int | None = None
+    num_nodes: int | None = None
+    num_edges: int | None = None
+    num_batches: int | None = None
+    nodes_per_batch_mean: float | None = None
+    nodes_per_batch_max: int | None = None
+    messages_per_batch_mean: float | None = None
+    messages_per_batch_max: int | None = None
+    reported_nodes_per_batch_mean: float | None = None
+    reported_nodes_per_batch_max: int | None = None
+    reported_messages_per_batch_mean: float | None = None
+    reported_messages_per_batch_max: int | None = None
+    device: str | None = None
+    device_name: str | None = None
+    config: dict | None = None
+    config_hash: str | None = None
+    plugins: dict | None = None
+    environment: dict | None = None
+    extra: dict | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    curve: list[EpochPoint] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrialRecord":
+        """A record from JSON data (``to_dict``'s output).
+
+        Raises:
+            ValueError: a key is not a field, or ``status`` is not a :class:`Status` value.
+        """
+        data = _known(cls, data, "trial record")
+        if "status" in data:
+            data["status"] = Status(data["status"])
+        data["curve"] = [p if isinstance(p, EpochPoint) else EpochPoint.from_dict(p)
+                         for p in data.get("curve") or []]
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able data: ``status`` as its value, ``curve`` as a list of dicts."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["status"] = self.status.value
+        out["curve"] = [p.to_dict() for p in self.curve]
+        return out
+
+    def keep_progress(self) -> None:
+        """Set ``epochs`` and the training times from the curve so far (an interrupted trial)."""
+        if not self.curve:
+            return
+        self.epochs = len(self.curve)
+        self.train_time_s = self.curve[-1].train_time_s
+        self.epoch_time_s = self.train_time_s / self.epochs
+        for name in ("sample_time_s", "transfer_time_s", "compute_time_s"):
+            parts = [getattr(p, name) for p in self.curve]
+            setattr(self, name, sum(parts) if all(v is not None for v in parts) else None)
+
+
+#: the fields of :class:`TrialRecord` that are columns of the results store, in order
+RECORD_COLUMNS = tuple(f.name for f in fields(TrialRecord) if f.name != "curve")
+#: the fields ``gnnbench results`` shows in its table (after the trial's key), in order
+TABLE_FIELDS = ("status", "metric", "val_metric", "test_metric", "epochs", "epoch_time_s", "sample_time_s",
+                "transfer_time_s", "inference_time_s", "peak_cpu_rss_bytes", "device")
+#: the fields of :class:`EpochPoint`, in order
+EPOCH_COLUMNS = tuple(f.name for f in fields(EpochPoint))
+
+
+def _known(cls, data: dict[str, Any], what: str) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {what} key(s) {', '.join(repr(k) for k in unknown)}; "
+                         f"the fields are: {', '.join(f.name for f in fields(cls))}")
+    return dict(data)

@@ -25,18 +25,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["run_in_child", "main"]
+from .types import EpochPoint, Status, TrialRecord
+
+__all__ = ["run_in_child", "main", "epoch_point"]
 
 _TAIL = 4000
 
 
 def run_in_child(config, data_root: Path | None, cache_root: Path,
                  on_event: Callable[[dict[str, Any]], None] = lambda e: None,
-                 memory_limit_bytes: int | None = None, timeout_s: float | None = None) -> dict[str, Any]:
+                 memory_limit_bytes: int | None = None, timeout_s: float | None = None) -> TrialRecord:
     """Run ``config`` (a :class:`~gnnbench.config.TrialConfig`) in a child process; return its record.
 
-    The record always has ``status`` (``completed``, ``failed``, ``oom`` or ``interrupted``) and
-    ``peak_cpu_rss_bytes`` (the child's peak RSS in bytes, from ``ru_maxrss``).
+    The :class:`~gnnbench.types.TrialRecord` always has ``status`` (completed, failed, oom or
+    interrupted) and ``peak_cpu_rss_bytes`` (the child's peak RSS in bytes, from ``ru_maxrss``).
+    A child that dies without a record leaves one with the curve it sent and, when it was
+    killed (interrupted), the epochs and training time it reached.
 
     Args:
         memory_limit_bytes: address-space limit (``RLIMIT_AS``) of the child; exceeding it is ``oom``.
@@ -55,8 +59,8 @@ def run_in_child(config, data_root: Path | None, cache_root: Path,
     os.close(write_fd)
     proc.stdin.write(json.dumps(spec).encode())
     proc.stdin.close()
-    record: dict[str, Any] | None = None
-    curve: list[dict[str, Any]] = []
+    record: TrialRecord | None = None
+    curve: list[EpochPoint] = []
     reason = None
     deadline = time.monotonic() + timeout_s if timeout_s else None
     buf = b""
@@ -77,10 +81,10 @@ def run_in_child(config, data_root: Path | None, cache_root: Path,
                 for line in lines:
                     event = json.loads(line)
                     if event.get("type") == "result":
-                        record = event["record"]
+                        record = TrialRecord.from_dict(event["record"])
                     else:
                         if event.get("type") == "epoch":
-                            curve.append({k: v for k, v in event.items() if k not in ("type", "epochs")})
+                            curve.append(epoch_point(event))
                         on_event(event)
     except KeyboardInterrupt:
         proc.kill()
@@ -98,11 +102,18 @@ def run_in_child(config, data_root: Path | None, cache_root: Path,
         else:
             why = reason or f"the trial process exited with code {os.WEXITSTATUS(status)} without a result"
             state = "failed"
-        record = {"status": state, "started_at": started, "error": f"{why}\n{tail}".strip(), "curve": curve}
-    record.setdefault("finished_at", datetime.now(timezone.utc).isoformat())
-    record["peak_cpu_rss_bytes"] = int(usage.ru_maxrss) * 1024  # Linux reports KiB
+        record = TrialRecord(status=Status(state), started_at=started, error=f"{why}\n{tail}".strip(), curve=curve)
+        if record.status == Status.INTERRUPTED:
+            record.keep_progress()
+    record.finished_at = record.finished_at or datetime.now(timezone.utc).isoformat()
+    record.peak_cpu_rss_bytes = int(usage.ru_maxrss) * 1024  # Linux reports KiB
     log.close()
     return record
+
+
+def epoch_point(event: dict[str, Any]) -> EpochPoint:
+    """The :class:`~gnnbench.types.EpochPoint` of an ``{"type": "epoch", ...}`` progress event."""
+    return EpochPoint.from_dict({k: v for k, v in event.items() if k not in ("type", "epochs")})
 
 
 def _reap(proc: subprocess.Popen):
@@ -136,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrialConfig(**spec["config"])
     root = Path(spec["data_root"]) if spec["data_root"] else None
     record = execute_trial(config, root, Path(spec["cache_root"]), emit)
-    emit({"type": "result", "record": record})
+    emit({"type": "result", "record": record.to_dict()})
     events.close()
     return 0
 

@@ -73,21 +73,21 @@ def method_epochs(epochs: int, messages: int, workdir: Path) -> dict:
                           train={"epochs": epochs, "eval_every": epochs},
                           budget={"messages_per_batch": messages}, method_config=method_config)
         rec = run_in_child(cfg, None, workdir)  # own process: its own peak RSS
-        if rec["status"] != "completed":
-            out[method] = {"status": rec["status"], "error": (rec.get("error") or "")[-400:]}
+        if rec.status != "completed":
+            out[method] = {"status": rec.status, "error": (rec.error or "")[-400:]}
             continue
-        curve = rec["curve"]
+        curve = rec.curve
         out[method] = {
-            "epoch_time_s": sum(p["epoch_time_s"] for p in curve) / len(curve),
-            "sample_time_s": sum(p["sample_time_s"] for p in curve) / len(curve),
-            "compute_time_s": sum(p["compute_time_s"] for p in curve) / len(curve),
-            "preprocess_time_s": rec.get("preprocess_time_s"),
-            "inference_time_s": rec.get("inference_time_s"),
-            "messages_per_batch_mean": rec.get("messages_per_batch_mean"),
-            "nodes_per_batch_mean": rec.get("nodes_per_batch_mean"),
-            "num_batches": rec.get("num_batches"),
-            "peak_cpu_rss_bytes": rec.get("peak_cpu_rss_bytes"),
-            "peak_gpu_allocated_bytes": rec.get("peak_gpu_allocated_bytes"),
+            "epoch_time_s": sum(p.epoch_time_s for p in curve) / len(curve),
+            "sample_time_s": sum(p.sample_time_s for p in curve) / len(curve),
+            "compute_time_s": sum(p.compute_time_s for p in curve) / len(curve),
+            "preprocess_time_s": rec.preprocess_time_s,
+            "inference_time_s": rec.inference_time_s,
+            "messages_per_batch_mean": rec.messages_per_batch_mean,
+            "nodes_per_batch_mean": rec.nodes_per_batch_mean,
+            "num_batches": rec.num_batches,
+            "peak_cpu_rss_bytes": rec.peak_cpu_rss_bytes,
+            "peak_gpu_allocated_bytes": rec.peak_gpu_allocated_bytes,
         }
     return out
 

@@ -78,15 +78,16 @@ class Facebook:
 
         from ._split import stratified_split
 
+        from ._files import from_source
+
         raw = self.check(root)
-        cache = cache_dir / "facebook_v1.pt"
-        stamp = [(raw / f).stat().st_size for f in _FILES]
-        parsed = torch.load(cache, weights_only=True) if cache.is_file() else None
-        if parsed is None or parsed["stamp"].tolist() != stamp:
-            parsed = _parse(raw)
-            parsed["stamp"] = torch.tensor(stamp)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            torch.save(parsed, cache)
+        with from_source(raw, cache_dir, "facebook", self.config) as (work, key):
+            cache = work / "facebook_v1.pt"
+            parsed = torch.load(cache, weights_only=True) if cache.is_file() else None
+            if parsed is None:
+                parsed = _parse(raw)
+                work.mkdir(parents=True, exist_ok=True)
+                torch.save(parsed, cache)
         n = parsed["y"].numel()
         x = torch.zeros(n, int(parsed["num_features"]))
         x[parsed["feat_row"], parsed["feat_col"]] = 1.0
@@ -94,7 +95,7 @@ class Facebook:
         data = Data(x=x, edge_index=edge_index, y=parsed["y"])
         c = self.config
         split = stratified_split(data.y, c.train_fraction, c.valid_fraction, c.split_seed)
-        return GraphDataset(info=self.info(), graph=data, split=split)
+        return GraphDataset(info=self.info(), graph=data, split=split, source_key=key)
 
 
 def _parse(raw) -> dict:

@@ -60,17 +60,17 @@ class OGBNArxiv:
         from ogb.nodeproppred import PygNodePropPredDataset
         from torch_geometric.utils import to_undirected
 
-        from ._files import mirror, trusted_torch_load
+        from ._files import from_source, mirror, trusted_torch_load
 
         src = self.check(root)
-        mirror(src, cache_dir / "ogbn_arxiv")
-        with trusted_torch_load():
-            ds = PygNodePropPredDataset("ogbn-arxiv", root=str(cache_dir))
+        with from_source(src, cache_dir, "ogbn-arxiv", self.config) as (work, key), trusted_torch_load():
+            mirror(src, work / "ogbn_arxiv")
+            ds = PygNodePropPredDataset("ogbn-arxiv", root=str(work))
             split = ds.get_idx_split()
-        data = ds[0]
+            data = ds[0]
         data.edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
         data.y = data.y.view(-1)
-        return GraphDataset(info=self.info(), graph=data, split=dict(split))
+        return GraphDataset(info=self.info(), graph=data, split=dict(split), source_key=key)
 
 
 class OGBLCollab:
@@ -115,17 +115,17 @@ class OGBLCollab:
         from ogb.linkproppred import PygLinkPropPredDataset
         from torch_geometric.data import Data
 
-        from ._files import mirror, trusted_torch_load
+        from ._files import from_source, mirror, trusted_torch_load
 
         src = self.check(root)
-        mirror(src, cache_dir / "ogbl_collab")
-        with trusted_torch_load():
-            ds = PygLinkPropPredDataset("ogbl-collab", root=str(cache_dir))
+        with from_source(src, cache_dir, "ogbl-collab", self.config) as (work, key), trusted_torch_load():
+            mirror(src, work / "ogbl_collab")
+            ds = PygLinkPropPredDataset("ogbl-collab", root=str(work))
             split = ds.get_edge_split()
-        data = ds[0]
+            data = ds[0]
         edge_split = {s: {k: torch.as_tensor(v).long() for k, v in split[s].items() if k in ("edge", "edge_neg")}
                       for s in ("train", "valid", "test")}
         train = edge_split["train"]["edge"]
         ei = torch.cat([train.t(), train.t().flip(0)], dim=1)
         graph = Data(x=data.x, edge_index=ei, num_nodes=data.num_nodes)
-        return GraphDataset(info=self.info(), graph=graph, edge_split=edge_split)
+        return GraphDataset(info=self.info(), graph=graph, edge_split=edge_split, source_key=key)

@@ -53,18 +53,20 @@ class _Planetoid:
 
         Raises:
             DatasetMissingError: a raw file is missing.
+            DatasetCorruptError: a raw file cannot be read (the message names it).
         """
         from torch_geometric.datasets import Planetoid
         from torch_geometric.transforms import NormalizeFeatures
 
-        from ._files import mirror
+        from ._files import from_source, mirror
 
         raw = self.check(root)
-        mirror(raw, cache_dir / self.pyg_name / "raw")
-        data = Planetoid(str(cache_dir), self.pyg_name, split="public", transform=NormalizeFeatures())[0]
+        with from_source(raw, cache_dir, self.pyg_name.lower(), self.config) as (work, key):
+            mirror(raw, work / self.pyg_name / "raw")
+            data = Planetoid(str(work), self.pyg_name, split="public", transform=NormalizeFeatures())[0]
         split = {"train": data.train_mask.nonzero().view(-1), "valid": data.val_mask.nonzero().view(-1),
                  "test": data.test_mask.nonzero().view(-1)}
-        return GraphDataset(info=self.info(), graph=data, split=split)
+        return GraphDataset(info=self.info(), graph=data, split=split, source_key=key)
 
 
 class Cora(_Planetoid):

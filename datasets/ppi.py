@@ -57,15 +57,16 @@ class PPI:
         from torch_geometric.data import Batch, Data
         from torch_geometric.datasets import PPI as PygPPI
 
-        from ._files import mirror
+        from ._files import from_source, mirror
 
         raw = self.check(root)
-        mirror(raw, cache_dir / "raw")
         parts = {}
-        for split, pyg_split in (("train", "train"), ("valid", "val"), ("test", "test")):
-            b = Batch.from_data_list(list(PygPPI(str(cache_dir), split=pyg_split)))
-            parts[split] = Data(x=b.x, edge_index=b.edge_index, y=b.y)
+        with from_source(raw, cache_dir, "ppi", self.config) as (work, key):
+            mirror(raw, work / "raw")
+            for split, pyg_split in (("train", "train"), ("valid", "val"), ("test", "test")):
+                b = Batch.from_data_list(list(PygPPI(str(work), split=pyg_split)))
+                parts[split] = Data(x=b.x, edge_index=b.edge_index, y=b.y)
         split = {s: torch.arange(g.num_nodes) for s, g in parts.items()}
         info = self.info()
         return GraphDataset(info=info, graph=parts["train"], split=split,
-                            eval_graphs={"valid": parts["valid"], "test": parts["test"]})
+                            eval_graphs={"valid": parts["valid"], "test": parts["test"]}, source_key=key)

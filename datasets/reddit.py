@@ -52,11 +52,12 @@ class Reddit:
         """
         from torch_geometric.datasets import Reddit as PygReddit
 
-        from ._files import mirror
+        from ._files import from_source, mirror
 
         raw = self.check(root)
-        mirror(raw, cache_dir / "raw")
-        data = PygReddit(str(cache_dir))[0]
+        with from_source(raw, cache_dir, "reddit", self.config) as (work, key):
+            mirror(raw, work / "raw")
+            data = PygReddit(str(work))[0]
         split = {"train": data.train_mask.nonzero().view(-1), "valid": data.val_mask.nonzero().view(-1),
                  "test": data.test_mask.nonzero().view(-1)}
-        return GraphDataset(info=self.info(), graph=data, split=split)
+        return GraphDataset(info=self.info(), graph=data, split=split, source_key=key)

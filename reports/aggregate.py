@@ -1,9 +1,10 @@
 """Trials from the results store as a pandas frame, aggregated over seeds.
 
 Trials whose configurations are identical but for the seed share a ``config_hash``
-(:func:`gnnbench.config.config_hash`); a *group* is one ``(dataset, method, backbone, config_hash)``
+(:func:`gnnbench.config.config_hash`, which includes the resolved device: a CPU and a CUDA trial of
+one configuration are two groups); a *group* is one ``(dataset, method, backbone, config_hash)``
 and every figure of a report is the mean (and sample standard deviation, ``ddof=1``) over the
-completed trials of a group.  When one ``(dataset, method, backbone)`` holds several groups, each
+completed trials of a group, one per seed (the latest when a seed was run again).  When one ``(dataset, method, backbone)`` holds several groups, each
 gets its own *variant* label — ``method · epochs=20`` (the settings that differ) or
 ``method · <7 hex digits of its hash>`` — so that configurations are shown side by side instead of
 being mixed.
@@ -114,33 +115,35 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def graph_size(config: dict[str, Any] | None) -> int | None:
-    """Number of nodes of a synthetic trial's graph: ``dataset_config.num_nodes`` or its preset's."""
-    dc = (config or {}).get("dataset_config") or {}
-    preset = dc.get("preset")
-    if preset:
-        from gnnbench.datasets.synthetic import PRESETS
-
-        return PRESETS.get(preset, {}).get("num_nodes")
-    n = dc.get("num_nodes")
-    if n is None:
-        from gnnbench.datasets.synthetic import Synthetic
-
-        n = Synthetic.Config().num_nodes  # the default of a config that left it out
-    return int(n)
+    """Number of nodes a trial stored before schema version 2 (no ``num_nodes`` field) asked for:
+    ``dataset_config.num_nodes`` when its configuration names it, else ``None`` (no plugin is imported)."""
+    n = ((config or {}).get("dataset_config") or {}).get("num_nodes")
+    return int(n) if isinstance(n, int) else None
 
 
 def _series_key(config: dict[str, Any] | None) -> str:
-    """A hash of a configuration without seed and graph size: the points of one scaling line."""
+    """A hash of a configuration without seed, dataset and graph size: the points of one scaling line
+    (the same method settings on graphs of different sizes, of one dataset or several)."""
     data = json.loads(json.dumps(config or {}))
     data.pop("seed", None)
+    data.pop("dataset", None)
     for key in SIZE_KEYS:
         (data.get("dataset_config") or {}).pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-_NUMERIC = ("val_metric", "test_metric", "epochs", "train_time_s", "epoch_time_s", "sample_time_s", "compute_time_s",
-            "inference_time_s", "preprocess_time_s", "load_time_s", "peak_cpu_rss_bytes",
-            "peak_gpu_allocated_bytes", "peak_gpu_nvml_bytes")
+def _numeric_fields() -> tuple[str, ...]:
+    """The numeric fields of :class:`gnnbench.types.TrialRecord` (int or float): the report's figures."""
+    from dataclasses import fields
+
+    from gnnbench.types import TrialRecord
+
+    return tuple(f.name for f in fields(TrialRecord) if str(f.type).split("|")[0].strip() in ("int", "float"))
+
+
+_NUMERIC = _numeric_fields()
+#: per-group means of these record fields (seconds, bytes, nodes) appear in the aggregate
+_MEANS = tuple(c for c in _NUMERIC if c.endswith(("_time_s", "_bytes")) and c != "epoch_time_s")
 
 
 def _mean(series) -> float | None:
@@ -167,7 +170,7 @@ def aggregate(trials) -> Any:
         ``epochs_mean``, per-epoch ``epoch_time_s, epoch_sample_s, epoch_compute_s`` (seconds, mean
         over epochs then seeds), ``train_time_s, inference_time_s, preprocess_time_s, load_time_s``
         (seconds), ``peak_cpu_rss_bytes, peak_gpu_allocated_bytes, peak_gpu_nvml_bytes`` (bytes;
-        GPU figures ``None`` on CPU), ``num_nodes`` (synthetic graphs), ``series`` (scaling-line
+        GPU figures ``None`` on CPU), ``device``, ``num_nodes`` / ``num_edges`` (the stored graph size), ``series`` (scaling-line
         key), ``config``, ``last_started_at`` and ``curves`` (list of per-seed curves).
     """
     import pandas as pd
@@ -177,15 +180,18 @@ def aggregate(trials) -> Any:
         df[col] = pd.to_numeric(df[col], errors="coerce")
     epochs = df["epochs"].where(df["epochs"] > 0)
     df["epoch_sample_s"] = df["sample_time_s"] / epochs
+    df["epoch_transfer_s"] = df["transfer_time_s"] / epochs
     df["epoch_compute_s"] = df["compute_time_s"] / epochs
     out = []
     for (dataset, method, backbone, chash), g in df.groupby(["dataset", "method", "backbone", "config_hash"],
                                                               sort=False, dropna=False):
-        done = g[g["status"] == "completed"]
+        # one trial per seed (the latest completed, e.g. after --rerun): n counts distinct seeds
+        done = g[g["status"] == "completed"].sort_values("started_at", kind="stable").drop_duplicates("seed", keep="last")
         statuses = set(g["status"])
         status = "completed" if len(done) else next((s for s in STATUS_ORDER if s in statuses), min(statuses))
         config = g["config"].iloc[-1]
         row = {"dataset": dataset, "method": method, "backbone": backbone, "config_hash": chash,
+               "device": next((d for d in g["device"] if d), None),
                "metric": next((m for m in g["metric"] if m), None), "status": status,
                "n_trials": len(g), "n_completed": len(done), "n_oom": int((g["status"] == "oom").sum()),
                "n_failed": int((g["status"] == "failed").sum()),
@@ -193,11 +199,10 @@ def aggregate(trials) -> Any:
                "test_mean": _mean(done["test_metric"]), "test_std": _std(done["test_metric"]),
                "val_mean": _mean(done["val_metric"]), "val_std": _std(done["val_metric"]),
                "epochs_mean": _mean(done["epochs"])}
-        for col in ("epoch_time_s", "epoch_sample_s", "epoch_compute_s", "train_time_s", "inference_time_s",
-                    "preprocess_time_s", "load_time_s", "peak_cpu_rss_bytes", "peak_gpu_allocated_bytes",
-                    "peak_gpu_nvml_bytes"):
+        for col in ("epoch_time_s", "epoch_sample_s", "epoch_transfer_s", "epoch_compute_s", *_MEANS):
             row[col] = _mean(done[col])
-        row["num_nodes"] = graph_size(config) if dataset == "synthetic" else None
+        row["num_nodes"] = _mean(done["num_nodes"]) if done["num_nodes"].notna().any() else graph_size(config)
+        row["num_edges"] = _mean(done["num_edges"])
         row["series"] = _series_key(config)
         row["config"] = config
         row["last_started_at"] = max((s for s in g["started_at"] if s), default="")
@@ -220,8 +225,9 @@ def _variants(agg) -> list[str]:
     for (_, method), g in agg.groupby(["dataset", "method"], sort=False):
         if g.groupby("backbone")["config_hash"].nunique().max() < 2:
             continue
-        shared = {i: {k: v for k, v in (c or {}).items() if k not in ("seed", "backbone", "backbone_config")}
-                  for i, c in zip(g.index, g["config"])}
+        shared = {i: {**{k: v for k, v in (c or {}).items() if k not in ("seed", "backbone", "backbone_config")},
+                      "device": d or (c or {}).get("device")}  # the device that ran, not "auto"
+                  for i, c, d in zip(g.index, g["config"], g["device"])}
         flat = {i: flatten(c) for i, c in shared.items()}
         keys = sorted(set().union(*flat.values()))
         varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat.values()}) > 1]

@@ -35,7 +35,11 @@ def report(
     filters = Filters(dataset=dataset or [], method=method or [], backbone=backbone or [], since=since, until=until)
     url = resolve_url(db)
     _require_existing(url)
-    rep = build_report(Store(url), filters, out)
+    from gnnbench.trials import repair
+
+    store = Store(url)
+    repair(store)  # rows left running by a dead process are interrupted, as sweep does
+    rep = build_report(store, filters, out)
     sys.stdout.write(render_report(rep))
     if out is not None:
         written = write_report(rep, out)

@@ -104,10 +104,10 @@ def build_report(store, filters: Filters, out: Path | None = None) -> Report:
                                      f"{dataset}: test metric against peak memory"))
         report.sections.append(section)
     if out is not None:
-        scaling = Section(title="scaling on synthetic graphs")
+        scaling = Section(title="scaling with graph size")
         frame = _add_figure(scaling, out, "scaling", _scaling, agg, None,
-                            "epoch time and peak memory against graph size (synthetic graphs)",
-                            empty_note="no completed trials on synthetic graphs in this selection; run e.g. "
+                            "epoch time and peak memory against graph size (nodes as loaded)",
+                            empty_note="no configuration completed on graphs of two sizes in this selection; run e.g. "
                             "'gnnbench run -m full_graph -b gcn -d synthetic --set dataset.num_nodes=1000' "
                             "for several sizes and report without --dataset (or with --dataset synthetic)")
         report.sections.append(scaling)

@@ -103,7 +103,7 @@ CASES = [
     ("dataset-files-missing", lambda t: ["sweep", _sweep(t, CORA), "--data-root", _cora_root(t, corrupt=False)],
      "is missing 5 file(s)"),
     ("dataset-files-corrupt", lambda t: ["sweep", _sweep(t, CORA), "--data-root", _cora_root(t, corrupt=True)],
-     "dataset 'cora' cannot be loaded"),
+     "ind.cora.x' cannot be read"),
     ("run-unknown-method", lambda t: ["run", "-m", "vq-gnn", "-b", "gcn"], "did you mean 'vqgnn'?"),
     ("run-no-backbone", lambda t: ["run", "-m", "full_graph"], "no backbone given"),
     ("run-bad-epochs", lambda t: ["run", "-m", "full_graph", "-b", "gcn", "--epochs", "0"], "train.epochs = 0"),

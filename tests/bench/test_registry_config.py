@@ -64,7 +64,7 @@ def test_plan_fills_defaults_and_hash_ignores_seed():
     assert a.config_hash == b.config_hash != c.config_hash
     # an explicit default hashes like the implicit one
     d = plan(TrialConfig(method="full_graph", backbone="gat", backbone_config={"heads": 8}))
-    assert d.config_hash == a.config_hash == config_hash(a.config)
+    assert a.device == "cpu" and d.config_hash == a.config_hash == config_hash(a.config, "cpu") != config_hash(a.config, "cuda")
 
 
 def test_plan_refuses_bad_plugin_options():

@@ -16,19 +16,19 @@ def test_full_graph_every_task(tmp_path, task, metric, backbone):
     cfg = TrialConfig(method="full_graph", backbone=backbone, train={"epochs": 30},
                       dataset_config={**SMALL, "task": task})
     rec = execute_trial(cfg, None, tmp_path)
-    assert rec["status"] == "completed", rec["error"]
-    assert rec["metric"] == metric and rec["epochs"] == 30
-    assert rec["test_metric"] > (0.5 if metric == "acc" else 0.05)  # 3 classes: chance is 1/3
-    assert rec["nodes_per_batch_max"] == (600 if task == "inductive" else 300)  # inductive: 2 training graphs
-    assert rec["val_metric"] == max(p["val_metric"] for p in rec["curve"])  # restored best epoch
+    assert rec.status == "completed", rec.error
+    assert rec.metric == metric and rec.epochs == 30
+    assert rec.test_metric > (0.5 if metric == "acc" else 0.05)  # 3 classes: chance is 1/3
+    assert rec.nodes_per_batch_max == (600 if task == "inductive" else 300)  # inductive: 2 training graphs
+    assert rec.val_metric == max(p.val_metric for p in rec.curve)  # restored best epoch
 
 
 def test_patience_stops_early(tmp_path):
     cfg = TrialConfig(method="full_graph", backbone="gcn", train={"epochs": 300, "patience": 5},
                       dataset_config=SMALL)
     rec = execute_trial(cfg, None, tmp_path)
-    assert rec["status"] == "completed" and rec["epochs"] < 300
-    assert rec["epochs"] - rec["best_epoch"] == 5
+    assert rec.status == "completed" and rec.epochs < 300
+    assert rec.epochs - rec.best_epoch == 5
 
 
 def test_peak_memory_belongs_to_each_trial(tmp_path):
@@ -38,16 +38,16 @@ def test_peak_memory_belongs_to_each_trial(tmp_path):
     first = run_in_child(small, None, tmp_path)
     large = run_in_child(big, None, tmp_path)
     again = run_in_child(small, None, tmp_path)
-    assert first["status"] == large["status"] == again["status"] == "completed"
+    assert first.status == large.status == again.status == "completed"
     # x alone is 200,000 × 256 × 4 B = 205 MB; the small trial after it does not inherit that peak
-    assert large["peak_cpu_rss_bytes"] - first["peak_cpu_rss_bytes"] > 150 * 2**20
-    assert abs(again["peak_cpu_rss_bytes"] - first["peak_cpu_rss_bytes"]) < 60 * 2**20
+    assert large.peak_cpu_rss_bytes - first.peak_cpu_rss_bytes > 150 * 2**20
+    assert abs(again.peak_cpu_rss_bytes - first.peak_cpu_rss_bytes) < 60 * 2**20
 
 
 def test_timeout_kills_and_records_interrupted(tmp_path):
     cfg = plan(TrialConfig(method="full_graph", backbone="gcn", train={"epochs": 100000}, dataset_config=SMALL)).config
     events = []
     rec = run_in_child(cfg, None, tmp_path, on_event=events.append, timeout_s=20)
-    assert rec["status"] == "interrupted" and "timed out after 20 s" in rec["error"]
-    assert rec["peak_cpu_rss_bytes"] > 0
-    assert len(rec["curve"]) == len([e for e in events if e["type"] == "epoch"])
+    assert rec.status == "interrupted" and "timed out after 20 s" in rec.error
+    assert rec.peak_cpu_rss_bytes > 0
+    assert len(rec.curve) == len([e for e in events if e["type"] == "epoch"])

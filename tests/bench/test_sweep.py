@@ -154,7 +154,7 @@ def test_over_memory_limit_is_oom_and_a_failing_trial_does_not_stop_the_sweep(tm
     store = Store(f"sqlite:///{tmp_path / 'faults.db'}")
     seen = []
     # no data root: cora's loader raises inside the trial's process (the CLI would refuse earlier)
-    run_local(sweep.trials, store, None, cache_dir, lambda t, run_id, rec: seen.append(rec["status"]),
+    run_local(sweep.trials, store, None, cache_dir, lambda t, run_id, rec: seen.append(rec.status),
               workers=2, memory_limit_bytes=1 * 2**30, sweep_id="faults")
     rows = {r["dataset"]: r for r in store.trials()}
     assert sorted(seen) == ["failed", "oom"]

@@ -89,7 +89,7 @@ def test_files_written(fixture_store, tmp_path):
     assert scaling["num_nodes"].tolist() == [500, 1000, 2000]
     md = (out / "report.md").read_text()
     assert "| full_graph · num_nodes=500 | **90.00 ± 0.00 (n=2)** |" in md
-    assert "![epoch time and peak memory against graph size (synthetic graphs)](figures/scaling.png)" in md
+    assert "![epoch time and peak memory against graph size (nodes as loaded)](figures/scaling.png)" in md
 
 
 def test_tables_only_without_out(fixture_store):
@@ -140,7 +140,7 @@ def test_cli_report(fixture_store, db_url, tmp_path, capsys):
     assert (out / "report.html").is_file() and (out / "figures" / "tradeoff_cora.svg").is_file()
     md = (out / "report.md").read_text()
     assert "citeseer" not in md
-    assert "no completed trials on synthetic graphs in this selection" in md  # scaling needs synthetic runs
+    assert "no configuration completed on graphs of two sizes in this selection" in md  # cora alone: one size
     assert not (out / "figures" / "scaling.png").exists()
 
 
