@@ -5,7 +5,7 @@ import difflib
 from typing import Iterable
 
 __all__ = ["GnnbenchError", "ConfigError", "UnknownNameError", "PluginError", "UnsupportedError",
-           "DatasetMissingError", "closest"]
+           "DatasetMissingError", "BudgetError", "closest"]
 
 
 class GnnbenchError(Exception):
@@ -43,6 +43,11 @@ class UnsupportedError(GnnbenchError, ValueError):
 
 class DatasetMissingError(GnnbenchError, FileNotFoundError):
     """A dataset's raw files are not where its loader looks; the message says which files to place where."""
+
+
+class BudgetError(GnnbenchError, ValueError):
+    """A per-batch budget a method cannot meet: even its smallest batch is larger (raised by the
+    budget solver while the method sets up, before any trial is stored)."""
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
