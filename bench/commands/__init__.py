@@ -82,11 +82,18 @@ def _usage_error(exc: typer.TyperException) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: bad input → one message on stderr and exit code 2; interrupt → 130."""
     args = expand_multi(list(sys.argv[1:] if argv is None else argv))
+    if not app.registered_commands:
+        console.print("error: no command is registered in the entry-point group 'gnnbench.commands': the "
+                      "installed metadata of gnnbench is stale (a *.egg-info folder from an older install?); "
+                      "reinstall it with `pip install -e .`", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
     if not args:  # the usage, and the exit code of a usage error
         try:
             app(args=["--help"], prog_name="gnnbench", standalone_mode=False)
         except typer.Exit:
             pass
+        console.print("error: no command given; choose one of the commands above (`gnnbench COMMAND --help`)",
+                      highlight=False, markup=False)
         sys.exit(2)
     try:
         code = app(args=args, prog_name="gnnbench", standalone_mode=False)
