@@ -71,16 +71,24 @@ def _type_text(field) -> str:
     return text
 
 
-def _docs(config_cls) -> dict[str, str]:
-    """``{option: its description}`` from the Config's (or its plugin's) ``Args:`` docstring block."""
+def _docs(config_cls, owner=None) -> dict[str, str]:
+    """``{option: its description}`` from the ``Args:`` blocks of the Config's and its plugin's docstrings."""
     import inspect
     import re
 
-    doc = inspect.getdoc(config_cls) or ""
+    doc = (inspect.getdoc(owner) or "") + "\n\n" + (inspect.getdoc(config_cls) or "") if owner else \
+        inspect.getdoc(config_cls) or ""
     found: dict[str, str] = {}
     current = None
     for line in doc.splitlines():
         m = re.match(r"^\s*(?:Args:\s*)?([A-Za-z_][A-Za-z0-9_]*)(?:,\s*[A-Za-z_][A-Za-z0-9_]*)*:\s*(.*)$", line)
+        inline = [(n, t) for n, t in re.findall(r"\b([a-z_][a-z0-9_]*) \(([^()]*(?:\([^()]*\))?[^()]*)\)", line)
+                  if n in config_cls.model_fields and not (m and m.group(1) == n)]
+        if inline and not m:  # "num_nodes (2,000), avg_degree (10), …": one default each
+            for name, text in inline:
+                found.setdefault(name, f"({text})" if text.startswith("default") else f"(default {text})")
+            current = None
+            continue
         if m and m.group(1) in config_cls.model_fields:
             current = m.group(1)
             found[current] = m.group(2).strip()
@@ -91,9 +99,10 @@ def _docs(config_cls) -> dict[str, str]:
     return found
 
 
-def options_of(config_cls) -> list[dict[str, Any]]:
-    """Every option of a plugin's pydantic ``Config``: name, type (with bounds), default, description."""
-    docs = _docs(config_cls)
+def options_of(config_cls, owner=None) -> list[dict[str, Any]]:
+    """Every option of a plugin's pydantic ``Config``: name, type (with bounds), default, description
+    (the field's ``description``, else its line in the ``Args:`` block of the Config's or ``owner``'s docstring)."""
+    docs = _docs(config_cls, owner)
     rows = []
     for name, field in config_cls.model_fields.items():
         default = field.get_default(call_default_factory=True)
@@ -120,7 +129,7 @@ def show(kind: Annotated[str, typer.Argument(help="method, backbone or dataset")
         text = ("any" if backbones is None else "none needed" if not backbones else ", ".join(sorted(backbones)))
         out.print(f"backbones: {text}; tasks: {', '.join(sorted(str(t) for t in cls.supported_tasks))}",
                   highlight=False)
-    rows = options_of(cls.Config)
+    rows = options_of(cls.Config, cls)
     if not rows:
         out.print("no options", highlight=False)
         return
