@@ -122,10 +122,13 @@ def format_validation_error(exc: ValidationError, where: str) -> str:
     """One message from a pydantic error: each bad key, its value and what is expected."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(options)"
+        loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key '{loc}'")
+            continue
+        if not err["loc"]:  # a model validator: its message names the values
+            parts.append(msg)
             continue
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" = {value!r}"

@@ -52,8 +52,8 @@ class NSSage:
         @classmethod
         def _fanouts_are_counts(cls, value):
             if value is not None and (not value or any(f < 1 and f != -1 for f in value)):
-                raise ValueError(f"fanouts = {list(value)}: give one positive number of neighbours per layer, "
-                                 f"or -1 for all of them, e.g. [25, 10]")
+                raise ValueError("give one positive number of neighbours per layer, or -1 for all of them, "
+                                 "e.g. [25, 10]")
             return value
 
     @classmethod

@@ -307,12 +307,19 @@ def test_every_case_of_the_table_writes_its_table_row(tmp_path, existing_db, cap
     monkeypatch.delenv("GNNBENCH_DB", raising=False)
     monkeypatch.chdir(tmp_path)
     lines = ["| case | command | exit | first line of stderr |", "|---|---|---|---|"]
+    import shutil
+
     for name, build, _ in CASES:
         if "cuda" in name and _cuda_available():
             continue
-        argv = build(tmp_path)
+        here = tmp_path / name
+        here.mkdir()
+        shutil.copy(existing_db, here / "existing.db")
+        monkeypatch.chdir(here)
+        argv = build(here)
         code, err = _main(list(argv), capsys)
         shown = " ".join(a if len(a) < 40 else "…/" + Path(a).name for a in argv)
-        first = (err.strip().splitlines() or [""])[0].replace("|", "\\|")
+        message = [ln for ln in err.splitlines() if ln.startswith("error:")] or err.strip().splitlines() or [""]
+        first = message[0].replace(str(here), ".").replace("|", "\\|")
         lines.append(f"| {name} | `gnnbench {shown}` | {code} | {first} |")
     Path(target).write_text("\n".join(lines) + "\n")
