@@ -93,3 +93,15 @@ def test_the_runner_splits_sampling_from_compute_with_a_method_of_known_costs(tm
     assert rec["num_batches"] == 6 and rec["nodes_per_batch_max"] == 100
     # 6 batches: 0.3 s of sampling and 0.6 s of compute, each attributed to its own figure
     assert 0.3 <= rec["sample_time_s"] < 0.6 <= rec["compute_time_s"], rec
+
+
+class _NoBackbone(FakeMethod):
+    supported_backbones = frozenset()  # SGC-like: needs no backbone
+
+    def __init__(self, config, backbone, train, budget):
+        assert backbone is None, backbone
+        super().__init__(config, backbone, train, budget)
+
+
+def test_a_method_that_needs_no_backbone_is_checked_without_one(tmp_path):
+    check_method(_NoBackbone, tmp_path)

@@ -228,3 +228,14 @@ def test_report_is_a_command_of_the_entry_point_group_and_the_core_does_not_impo
             if any("reports" in n.split(".") for n in names):
                 importers.append(path.name)
     assert not importers, f"the core imports gnnbench.reports in {importers}"
+
+
+def test_a_method_that_needs_no_backbone_says_so(capsys, monkeypatch):
+    from gnnbench.methods.full_graph import FullGraph
+
+    monkeypatch.setattr(FullGraph, "supported_backbones", frozenset())
+    code, out, _ = _cli(capsys, "list", "methods")
+    line = next(ln for ln in out.splitlines() if "\tfull_graph\t" in ln)
+    assert code == 0 and line.split("\t")[2].endswith("(needs no backbone)")
+    code, out, _ = _cli(capsys, "show", "method", "full_graph")
+    assert code == 0 and "backbones: none needed" in out
