@@ -2,9 +2,9 @@
 
 :func:`gnnbench.runner.plan` checks names, values and the plugins' own cross-field checks without
 data.  What needs more than the configuration is checked here, before the results store is
-opened: the device, the dataset files and — in one child process, so that the parent does not
-import torch's allocations — loading the datasets and setting the budgeted methods up (a budget a
-method cannot meet raises :class:`~gnnbench.errors.BudgetError` there).
+opened: the device, the dataset files and — in one child process, so that the parent neither
+imports torch nor keeps a dataset's memory — loading the datasets and setting the budgeted
+methods up (a budget a method cannot meet raises :class:`~gnnbench.errors.BudgetError` there).
 """
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .config import SECTION_ALIASES, TrialConfig, check_seeds, set_path, validate
 from .errors import ConfigError, UnsupportedError
