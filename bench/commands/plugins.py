@@ -143,11 +143,26 @@ def show(kind: Annotated[str, typer.Argument(help="method, backbone or dataset")
     out.print(table)
 
 
-def schema() -> None:
-    """Print the JSON schema of a trial file (``gnnbench run --config FILE``)."""
+def schema(
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help="describe this method's method_config")] = None,
+    backbone: Annotated[Optional[str], typer.Option("--backbone", "-b",
+                                                    help="describe this backbone's backbone_config")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d",
+                                                   help="describe this dataset's dataset_config")] = None,
+) -> None:
+    """Print the JSON schema of a trial file (``gnnbench run --config FILE``); with -m/-b/-d, the
+    plugin sections are described by those plugins' options."""
     from ..config import TrialConfig
+    from ..registry import load
 
     data = TrialConfig.model_json_schema()
-    data["properties"]["seeds"] = {"type": "array", "items": {"type": "integer", "minimum": 0},
-                                   "description": "the trial's seeds, instead of one seed"}
+    props = data["properties"]
+    props["seeds"] = {"type": "array", "items": {"type": "integer", "minimum": 0},
+                      "description": "the trial's seeds, instead of one seed"}
+    for kind, name in (("method", method), ("backbone", backbone), ("dataset", dataset)):
+        if name is not None:
+            sub = load(f"{kind}s", name).Config.model_json_schema()
+            data.setdefault("$defs", {}).update(sub.pop("$defs", {}))
+            props[f"{kind}_config"] = {**sub, "title": f"{kind}_config of '{name}'"}
+            props[kind] = {"const": name, "type": "string"}
     print(json.dumps(data, indent=2, ensure_ascii=False))

@@ -208,6 +208,11 @@ def test_schema_is_the_trial_files_json_schema(capsys):
     assert code == 0 and {"method", "backbone", "train", "budget", "seeds"} <= set(schema["properties"])
     assert schema["required"] == ["method", "backbone"]
     assert schema["$defs"]["TrainConfig"]["properties"]["epochs"]["maximum"] == 1_000_000
+    code, out, _ = _cli(capsys, "schema", "-m", "vqgnn")
+    section = json.loads(out)["properties"]["method_config"]
+    assert code == 0 and section["properties"]["num_codewords"] == {"default": 256, "minimum": 1,
+                                                                     "title": "Num Codewords", "type": "integer"}
+    assert section["additionalProperties"] is False
 
 
 def test_report_is_a_command_of_the_entry_point_group_and_the_core_does_not_import_reports():
