@@ -56,7 +56,7 @@ class Filters:
         for s in self.status:
             if s not in STATUSES:
                 hint = closest(s, STATUSES)
-                raise ConfigError(f"unknown status '{s}'{'; did you mean ' + repr(hint) + '?' if hint else ''}; "
+                raise ConfigError(f"unknown status '{s}'{'; did you mean ' + repr(hint) + '?' if hint else ';'} "
                                   f"choices: {', '.join(STATUSES)}")
         self.since, self.until = _iso(since, "--since"), _iso(until, "--until")
         if self.since and self.until and self.since >= self.until:
@@ -92,7 +92,7 @@ def check_names(filters: Filters, stored: dict[str, Iterable[str]]) -> None:
             if name not in known:
                 hint = closest(name, known)
                 raise ConfigError(f"--{kind} '{name}' is neither a registered nor a stored {kind}"
-                                  f"{'; did you mean ' + repr(hint) + '?' if hint else ''}; "
+                                  f"{'; did you mean ' + repr(hint) + '?' if hint else ';'} "
                                   f"known {kind}s: {', '.join(known)}")
 
 

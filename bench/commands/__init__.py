@@ -76,7 +76,8 @@ def _usage_error(exc: typer.TyperException) -> None:
     ctx = getattr(exc, "ctx", None)
     where = ctx.command_path if ctx is not None else "gnnbench"
     text = exc.format_message().strip().rstrip(".")
-    console.print(f"error: {text}; see `{where} --help`", highlight=False, markup=False, soft_wrap=True)
+    sep = " " if text.endswith("?") else "; "
+    console.print(f"error: {text}{sep}see `{where} --help`", highlight=False, markup=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:

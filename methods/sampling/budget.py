@@ -1,6 +1,7 @@
 """The budget solver: the largest batch parameter whose batches stay within a per-batch budget."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 __all__ = ["solve_budget", "budget_target"]
@@ -61,7 +62,7 @@ def solve_budget(measure: Callable[[int], tuple[float, float]], budget, lo: int,
 
         raise BudgetError(f"the smallest batch, {lo} {what}, has {smallest:.0f} {which} on average; "
                           f"budget.{which}_per_batch={limit} cannot be met; raise the budget to at least "
-                          f"{int(smallest) + 1} or drop it")
+                          f"{math.ceil(smallest)} or drop it")
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if fits(mid):
