@@ -33,19 +33,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 
 __all__ = ["TrainConfig", "BudgetConfig", "TrialConfig", "load_toml", "parse_set", "apply_sets",
-           "format_validation_error", "config_hash", "canonical_hash", "SECTION_ALIASES", "set_path"]
+           "format_validation_error", "config_hash", "canonical_hash", "SECTION_ALIASES", "set_path", "validate",
+           "check_seeds", "merge_sources", "MAX_EPOCHS", "MAX_SEED"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 #: short prefixes accepted by ``--set``
 SECTION_ALIASES = {"method": "method_config", "backbone": "backbone_config", "dataset": "dataset_config"}
+#: no one means more epochs than this (a typo such as ``--epochs 2000000000`` is refused, not run for years)
+MAX_EPOCHS = 1_000_000
+#: seeds are 32-bit: numpy's and torch's ``seed_everything`` accept no more
+MAX_SEED = 2**32 - 1
 
 
 class TrainConfig(BaseModel):
     """Options of the training loop the runner drives.
 
     Args:
-        epochs: training epochs (default 200).
+        epochs: training epochs (default 200, at most :data:`MAX_EPOCHS`).
         lr: Adam learning rate (default 0.01).
         weight_decay: L2 penalty (default 5e-4, Kipf & Welling 2017).
         eval_every: validate every this many epochs (default 1).
@@ -53,11 +58,11 @@ class TrainConfig(BaseModel):
     """
 
     model_config = _FROZEN
-    epochs: int = Field(200, ge=1)
+    epochs: int = Field(200, ge=1, le=MAX_EPOCHS)
     lr: float = Field(0.01, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
-    eval_every: int = Field(1, ge=1)
-    patience: int | None = Field(None, ge=1)
+    eval_every: int = Field(1, ge=1, le=MAX_EPOCHS)
+    patience: int | None = Field(None, ge=1, le=MAX_EPOCHS)
 
 
 class BudgetConfig(BaseModel):
@@ -88,7 +93,7 @@ class TrialConfig(BaseModel):
     method: str
     backbone: str
     dataset: str = "synthetic"
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     train: TrainConfig = TrainConfig()
     budget: BudgetConfig = BudgetConfig()
@@ -127,15 +132,100 @@ def format_validation_error(exc: ValidationError, where: str) -> str:
     """One message from a pydantic error: each bad key, its value and what is expected."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key '{loc}'")
+            continue
+        if not err["loc"]:  # a model validator: its message names the values
+            parts.append(msg)
             continue
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" = {value!r}"
         parts.append(f"{loc}{shown}: {msg}")
     return f"invalid {where}: " + "; ".join(parts)
+
+
+def validate(model: type[BaseModel], data: Any, where: str):
+    """Validate raw TOML / ``--set`` data against ``model`` strictly: no string-to-number coercion.
+
+    The data goes through pydantic's JSON mode with ``strict=True``: ``"3"`` is not an integer and
+    ``1.5`` not an ``int``, while a list is accepted for a tuple and an integer for a float (as
+    in TOML itself).
+
+    Raises:
+        ConfigError: a bad value (each named with what is expected), or a value JSON cannot hold
+            (a TOML date, NaN).
+    """
+    try:
+        text = json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid {where}: {exc}; values must be strings, finite numbers, booleans, lists "
+                          f"or tables") from exc
+    try:
+        return model.model_validate_json(text, strict=True)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where)) from exc
+
+
+def check_seeds(seeds: Any, where: str = "seeds") -> list[int]:
+    """The one seed validator of ``run`` and ``sweep``: a non-empty list of distinct integers in
+    ``[0, MAX_SEED]``.
+
+    Raises:
+        ConfigError: anything else (the message shows the value and an example).
+    """
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds)):
+        raise ConfigError(f"{where} = {seeds!r}: expected a non-empty list of integers from 0 to {MAX_SEED}, "
+                          f"e.g. seeds = [0, 1, 2]")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"{where} = {seeds!r} repeats a seed ({', '.join(map(str, repeated))}); list each once "
+                          f"(a trial is run once per configuration, seed and device; --rerun runs one again)")
+    return seeds
+
+
+def _setting(path: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The setting a key path names (``seed`` and ``seeds`` are one setting)."""
+    key = tuple(path)
+    return ("seeds",) if key in (("seed",), ("seeds",)) else key
+
+
+def merge_sources(base: dict[str, Any], flags: list[tuple[tuple[str, ...], Any, str]],
+                  sets: list[str]) -> dict[str, Any]:
+    """``base`` (a TOML file's data) with the command line's flags and ``--set`` items applied.
+
+    A file's value is overridden by the command line (that is what the command line is for), but
+    one setting given twice on the command line — ``-m full_graph --set method=vqgnn``,
+    ``--epochs 2 --set train.epochs=4``, ``--set a=1 --set a=2`` — is refused instead of one
+    silently winning.
+
+    Args:
+        flags: ``(key path, value, how it was given)``; a ``None`` value was not given.
+        sets: the ``--set key=value`` items.
+
+    Raises:
+        ConfigError: a conflict (the message names both sources) or a malformed ``--set``.
+    """
+    out = json.loads(json.dumps(base, default=str))
+    given: dict[tuple[str, ...], str] = {}
+
+    def put(path, value, source: str) -> None:
+        key = _setting(path)
+        for other, was in given.items():
+            if other == key or other[:len(key)] == key or key[:len(other)] == other:
+                raise ConfigError(f"{was} and {source} both set {'.'.join(key)}; give it once")
+        given[key] = source
+        set_path(out, list(path), value, source)
+
+    for path, value, source in flags:
+        if value is not None:
+            put(path, value, source)
+    for item in sets:
+        path, value = parse_set(item)
+        put(path, value, f"--set {item}")
+    return out
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -145,6 +235,8 @@ def load_toml(path: Path) -> dict[str, Any]:
         ConfigError: the file is missing or is not valid TOML (the message gives the line).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a folder; pass the path of a TOML file inside it")
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist; pass the path of a TOML file")
     try:

@@ -5,7 +5,7 @@ import difflib
 from typing import Iterable
 
 __all__ = ["GnnbenchError", "ConfigError", "UnknownNameError", "PluginError", "UnsupportedError",
-           "DatasetMissingError", "DatasetCorruptError", "PredictionError", "closest"]
+           "DatasetMissingError", "DatasetCorruptError", "PredictionError", "BudgetError", "closest"]
 
 
 class GnnbenchError(Exception):
@@ -53,6 +53,11 @@ class PredictionError(ValueError):
     """A method's prediction is not what the runner scores (wrong shape, dtype or non-finite): a
     bug of the method, recorded as the trial's failure; the message names the method, the split,
     the expected and the received shape."""
+
+
+class BudgetError(GnnbenchError, ValueError):
+    """A per-batch budget a method cannot meet: even its smallest batch is larger (raised by the
+    budget solver while the method sets up, before any trial is stored)."""
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .executor import Executor
 
-__all__ = ["RayContext", "connect", "run_ray"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .types import TrialRecord
+
+__all__ = ["RayContext", "RayExecutor", "connect", "run_ray"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def _check_reachable(address: str) -> None:
 
 
 def _trial_task(config: dict[str, Any], data_root: str | None, cache_root: str, memory_limit_bytes: int | None,
-                timeout_s: float | None) -> dict[str, Any]:
+                timeout_s: float | None) -> "TrialRecord":
     """The body of one Ray task: run the trial in a child process on this node; return its record."""
     import socket
 
@@ -96,55 +100,60 @@ def _trial_task(config: dict[str, Any], data_root: str | None, cache_root: str, 
     return record
 
 
+class RayExecutor(Executor):
+    """Trials as Ray tasks, at most ``max_in_flight`` at once (default: the cluster's capacity, so
+    a trial is claimed — its ``running`` row inserted — only when it can start).  A task that dies
+    (a lost node, a crashed worker) is stored ``failed`` with Ray's error.
+
+    Args:
+        ctx: the connected cluster (:func:`connect`).
+        max_in_flight: tasks at once.
+        (the rest: :class:`~gnnbench.executor.Executor`)
+    """
+
+    def __init__(self, *args, ctx: RayContext, max_in_flight: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ctx, self.limit = ctx, max(1, max_in_flight or ctx.capacity)
+
+    def run(self, trials: list) -> None:
+        import ray
+
+        remote = ray.remote(max_retries=0, **self.ctx.resources)(_trial_task)
+        pending = list(trials)
+        running: dict[Any, tuple[Any, str]] = {}
+        root = str(self.data_root) if self.data_root else None
+        try:
+            while pending or running:
+                while pending and len(running) < self.limit:
+                    t = pending.pop(0)
+                    run_id = self.claim(t)
+                    if run_id is not None:
+                        ref = remote.remote(t.plan.config.model_dump(mode="json"), root, str(self.cache_root),
+                                            self.memory_limit_bytes, self.timeout_s)
+                        running[ref] = (t, run_id)
+                if not running:
+                    continue
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    t, run_id = running.pop(ref)
+                    try:
+                        record = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - the task's death is the trial's result
+                        from .types import Status, TrialRecord
+
+                        record = TrialRecord(status=Status.FAILED,
+                                             error=f"the Ray task failed: {type(exc).__name__}: {exc}")
+                    self.finish(t, run_id, record)
+        except KeyboardInterrupt:
+            for ref, (t, run_id) in running.items():
+                ray.cancel(ref, force=True)
+                self.interrupted(t, run_id)
+            raise
+
+
 def run_ray(trials, store, data_root: Path | None, cache_root: Path, on_result, *, ctx: RayContext,
             max_in_flight: int | None = None, timeout_s: float | None = None,
             memory_limit_bytes: int | None = None, sweep_id: str | None = None) -> None:
-    """Run ``trials`` (:class:`gnnbench.sweep.SweepTrial`) as Ray tasks, at most ``max_in_flight`` at once.
-
-    ``max_in_flight`` defaults to the cluster's capacity, so a trial is claimed (its ``running``
-    row inserted) only when it can start.  ``on_result(trial, run_id, record)`` as in
-    :func:`gnnbench.sweep.run_local`.  A task that dies (a lost node, a crashed worker) is
-    recorded ``failed`` with Ray's error.
-
-    Raises:
-        KeyboardInterrupt: after cancelling the running tasks (recorded ``interrupted``).
-    """
-    import ray
-
-    from .sweep import is_live
-    from .types import Status, TrialRecord
-
-    remote = ray.remote(max_retries=0, **ctx.resources)(_trial_task)
-    limit = max(1, max_in_flight or ctx.capacity)
-    pending = list(trials)
-    running: dict[Any, tuple[Any, str]] = {}
-    root = str(data_root) if data_root else None
-    try:
-        while pending or running:
-            while pending and len(running) < limit:
-                t = pending.pop(0)
-                run_id = store.claim_trial(t.plan.config, t.plan.config_hash, is_live, sweep_id=sweep_id)
-                if run_id is None:
-                    on_result(t, None, None)
-                    continue
-                ref = remote.remote(t.plan.config.model_dump(mode="json"), root, str(cache_root),
-                                    memory_limit_bytes, timeout_s)
-                running[ref] = (t, run_id)
-            if not running:
-                continue
-            done, _ = ray.wait(list(running), num_returns=1)
-            for ref in done:
-                t, run_id = running.pop(ref)
-                try:
-                    record = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - the task's death is the trial's result
-                    record = TrialRecord(status=Status.FAILED, error=f"the Ray task failed: {type(exc).__name__}: {exc}")
-                record.metric = record.metric or t.plan.info.metric
-                store.finish_trial(run_id, record)
-                on_result(t, run_id, record)
-    except KeyboardInterrupt:
-        for ref, (t, run_id) in running.items():
-            ray.cancel(ref, force=True)
-            store.finish_trial(run_id, {"status": "interrupted", "error": "interrupted: the sweep was stopped",
-                                        "metric": t.plan.info.metric})
-        raise
+    """``RayExecutor(...).run(trials)``, for scripts."""
+    RayExecutor(store, data_root, cache_root, on_result, ctx=ctx, max_in_flight=max_in_flight, timeout_s=timeout_s,
+                memory_limit_bytes=memory_limit_bytes, sweep_id=sweep_id).run(trials)

@@ -15,10 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from pydantic import ValidationError
-
 from . import registry
-from .config import TrialConfig, config_hash, format_validation_error
+from .config import TrialConfig, config_hash, validate
 from .errors import ConfigError, PredictionError, UnsupportedError
 from .types import Batch, DatasetInfo, EpochPoint, Status, Task, TrialRecord
 
@@ -52,12 +50,19 @@ class TrialPlan:
 
 
 def _validate(cls: type, data: dict, where: str):
-    try:
-        return cls.Config(**data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, where)) from exc
-    except TypeError as exc:
-        raise ConfigError(f"invalid {where}: {exc}") from exc
+    return validate(cls.Config, data, where)  # strict: no string-to-number coercion
+
+
+def _check(method_cls: type, config: TrialConfig, method_config, backbone_config, info: DatasetInfo) -> None:
+    """The method's optional ``check(method_config, backbone_config, dataset_info)`` hook: its
+    cross-field checks, before any data is loaded (a ``ValueError`` becomes a ConfigError)."""
+    check = getattr(method_cls, "check", None)
+    if callable(check):
+        try:
+            check(method_config, backbone_config, info)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"method_config for '{config.method}' with backbone '{config.backbone}' on "
+                              f"dataset '{config.dataset}': {exc}") from exc
 
 
 def plan(config: TrialConfig) -> TrialPlan:
@@ -73,6 +78,7 @@ def plan(config: TrialConfig) -> TrialPlan:
         ConfigError: a plugin section has an unknown key or a bad value.
         UnsupportedError: the method does not support the backbone or the dataset's task.
         ConfigError: ``device = "cuda"`` where CUDA is not available.
+        ConfigError: the method's ``check`` hook refuses the combination of options.
     """
     method_cls = registry.load("methods", config.method)
     backbone_cls = registry.load("backbones", config.backbone)
@@ -91,6 +97,7 @@ def plan(config: TrialConfig) -> TrialPlan:
         raise UnsupportedError(
             f"method '{config.method}' does not support the task of dataset '{config.dataset}' ({info.task}); "
             f"it supports: {', '.join(sorted(str(t) for t in method_cls.supported_tasks))}")
+    _check(method_cls, config, method_config, backbone_config, info)
     resolved = config.model_copy(update={
         "method_config": method_config.model_dump(mode="json"),
         "backbone_config": backbone_config.model_dump(mode="json"),

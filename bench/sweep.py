@@ -49,20 +49,18 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .config import SECTION_ALIASES, TrialConfig, format_validation_error, set_path
-from .errors import ConfigError, GnnbenchError, UnsupportedError
+from .config import SECTION_ALIASES, TrialConfig, check_seeds, set_path, validate
+from .errors import ConfigError, UnsupportedError
+from .executor import Executor, OnResult
 
-__all__ = ["SweepTrial", "Skipped", "Sweep", "expand", "parse_memory", "is_live", "check_datasets",
-           "run_local", "OnResult"]
+__all__ = ["SweepTrial", "Skipped", "Sweep", "expand", "parse_memory", "is_live", "LocalExecutor", "run_local"]
 
 _PLUGIN_SECTIONS = ("method_config", "backbone_config", "dataset_config")
 _LISTS = {"methods": "method", "backbones": "backbone", "datasets": "dataset"}
@@ -123,13 +121,7 @@ def _names(raw: dict[str, Any], key: str, default: list[str] | None) -> list[str
 
 
 def _seeds(raw: dict[str, Any]) -> list[int]:
-    seeds = raw.get("seeds", [0])
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise ConfigError(f"seeds = {seeds!r}: expected a non-empty list of non-negative integers, e.g. seeds = [0, 1, 2]")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds = {seeds!r} repeats a seed; list each once")
-    return seeds
+    return check_seeds(raw.get("seeds", [0]))
 
 
 def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
@@ -218,8 +210,6 @@ def expand(raw: dict[str, Any], default_name: str) -> Sweep:
         ConfigError: a malformed key, a bad value, an empty grid; UnknownNameError / PluginError
             from :func:`gnnbench.runner.plan` for an unknown name or a broken plugin.
     """
-    from pydantic import ValidationError
-
     from . import registry
     from .runner import plan
 
@@ -256,10 +246,7 @@ def expand(raw: dict[str, Any], default_name: str) -> Sweep:
                 _set(data, path, value)
                 params.append((".".join(path[1:] if path[0] in _PLUGIN_SECTIONS else path), value))
             for seed in seeds:
-                try:
-                    cfg = TrialConfig(**{**data, "seed": seed})
-                except ValidationError as exc:
-                    raise ConfigError(format_validation_error(exc, f"configuration of {method}/{backbone}/{dataset}")) from exc
+                cfg = validate(TrialConfig, {**data, "seed": seed}, f"configuration of {method}/{backbone}/{dataset}")
                 try:
                     p = plan(cfg)
                 except UnsupportedError as exc:
@@ -346,139 +333,71 @@ def is_live(host: str | None, pid: int | None, started_at: str | None) -> bool:
     return began <= row + 2.0
 
 
-# ------------------------------------------------------------------------------ dataset pre-check
-def check_datasets(trials: list[SweepTrial], data_root: Path | None, cache_root: Path,
-                   memory_limit_bytes: int | None = None) -> None:
-    """Load each distinct dataset of ``trials`` once, in a child process, before anything is stored.
-
-    A missing or corrupt raw file is the user's to fix, so it stops the sweep with one message
-    instead of failing every trial.  The child fills the cache the trials then read.  It runs
-    under the trials' ``RLIMIT_AS`` (``memory_limit_bytes``); a dataset that does not fit is
-    left for the trials to record as ``oom``.
-
-    Raises:
-        DatasetMissingError / ConfigError: a dataset cannot be loaded; the message names it and why.
-    """
-    todo, seen = [], set()
-    for t in trials:
-        c = t.plan.config
-        key = (c.dataset, json.dumps(c.dataset_config, sort_keys=True))
-        if key not in seen:
-            seen.add(key)
-            todo.append({"dataset": c.dataset, "dataset_config": c.dataset_config})
-    if not todo:
-        return
-    spec = {"datasets": todo, "data_root": str(data_root) if data_root else None, "cache_root": str(cache_root),
-            "memory_limit_bytes": memory_limit_bytes}
-    proc = subprocess.run([sys.executable, "-c", "from gnnbench.sweep import _check_child; _check_child()"],
-                          input=json.dumps(spec), capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ConfigError(f"checking the datasets failed in a child process (exit code {proc.returncode}): {tail}")
-    result = json.loads(lines[-1])
-    if result.get("error"):
-        from .errors import DatasetMissingError
-
-        raise (DatasetMissingError if result.get("missing") else ConfigError)(result["error"])
-
-
-def _check_child() -> None:
-    """Child of :func:`check_datasets`: spec on stdin, one JSON line on stdout."""
-    spec = json.loads(sys.stdin.read())
-    if spec.get("memory_limit_bytes"):
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (spec["memory_limit_bytes"],) * 2)
-    from . import registry
-    from .errors import DatasetMissingError
-
-    root = Path(spec["data_root"]) if spec["data_root"] else None
-    for item in spec["datasets"]:
-        name = item["dataset"]
-        try:
-            cls = registry.load("datasets", name)
-            cls(cls.Config(**item["dataset_config"])).load(root, Path(spec["cache_root"]) / name)
-        except DatasetMissingError as exc:
-            print(json.dumps({"error": str(exc), "missing": True}))
-            return
-        except GnnbenchError as exc:
-            print(json.dumps({"error": str(exc)}))
-            return
-        except MemoryError:
-            continue  # over the memory limit: each trial will be recorded ``oom``
-        except Exception as exc:  # noqa: BLE001 - a corrupt file raises anything; it becomes one message
-            if "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
-                continue
-            text = (str(exc).strip().splitlines() or [""])[-1][:300]
-            where = f" under {root}" if root else ""
-            print(json.dumps({"error": f"dataset '{name}' cannot be loaded{where}: {type(exc).__name__}: {text}; "
-                                       f"check or replace its raw files (and clear its cache folder "
-                                       f"{Path(spec['cache_root']) / name} if they were replaced)"}))
-            return
-    print(json.dumps({"error": None}))
-
-
 # ------------------------------------------------------------------------------------ local executor
-#: ``on_result(trial, run_id, record)``; ``run_id`` and ``record`` are ``None`` when another
-#: process completed or is running the trial (it was not claimed)
-OnResult = Callable[[SweepTrial, "str | None", "dict[str, Any] | None"], None]
+class LocalExecutor(Executor):
+    """Trials on this machine, ``workers`` at a time, each in a child process of its own.
+
+    Each worker thread claims a trial, runs it with :func:`gnnbench.worker.run_in_child`
+    (``RLIMIT_AS`` of ``memory_limit_bytes``, ``timeout_s`` seconds of wall clock) and finishes it
+    (:class:`~gnnbench.executor.Executor`); ``on_result`` is called from the worker threads.
+    """
+
+    def __init__(self, *args, workers: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workers = workers
+
+    def _one(self, t: SweepTrial) -> None:
+        from .worker import run_in_child
+
+        run_id = self.claim(t)
+        if run_id is not None:
+            record = run_in_child(t.plan.config, self.data_root, self.cache_root,
+                                  memory_limit_bytes=self.memory_limit_bytes, timeout_s=self.timeout_s)
+            self.finish(t, run_id, record)
+
+    def run(self, trials: list[SweepTrial]) -> None:
+        pending = deque(trials)
+        lock = threading.Lock()
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            while not stop.is_set():
+                with lock:
+                    if not pending:
+                        return
+                    t = pending.popleft()
+                try:
+                    self._one(t)
+                except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
+                    errors.append(exc)
+                    stop.set()
+                    return
+
+        threads = [threading.Thread(target=work, name=f"sweep-worker-{i}", daemon=True)
+                   for i in range(max(1, min(self.workers, len(trials))))]
+        for th in threads:
+            th.start()
+        try:
+            while any(th.is_alive() for th in threads):
+                for th in threads:
+                    th.join(0.2)
+        except KeyboardInterrupt:
+            stop.set()
+            _kill_trial_processes()  # their records come back ``interrupted`` (killed by SIGKILL)
+            for th in threads:
+                th.join()
+            raise
+        if errors:
+            raise errors[0]
 
 
 def run_local(trials: list[SweepTrial], store, data_root: Path | None, cache_root: Path, on_result: OnResult, *,
               workers: int = 1, timeout_s: float | None = None, memory_limit_bytes: int | None = None,
               sweep_id: str | None = None) -> None:
-    """Run ``trials`` on this machine, ``workers`` at a time, each in a child process of its own.
-
-    Each worker thread claims a trial (:meth:`Store.claim_trial`), runs it with
-    :func:`gnnbench.trials.run_and_store` (``RLIMIT_AS`` of ``memory_limit_bytes``, ``timeout_s``
-    seconds of wall clock) and reports it to ``on_result`` (called from the worker threads).
-
-    Raises:
-        KeyboardInterrupt: after killing the running trials (recorded ``interrupted``).
-    """
-    from .trials import run_and_store
-
-    pending = deque(trials)
-    lock = threading.Lock()
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        while not stop.is_set():
-            with lock:
-                if not pending:
-                    return
-                t = pending.popleft()
-            try:
-                run_id = store.claim_trial(t.plan.config, t.plan.config_hash, is_live, sweep_id=sweep_id)
-                if run_id is None:
-                    on_result(t, None, None)
-                    continue
-                _, record = run_and_store(t.plan, store, data_root, cache_root, memory_limit_bytes=memory_limit_bytes,
-                                          timeout_s=timeout_s, sweep_id=sweep_id, run_id=run_id)
-                on_result(t, run_id, record)
-            except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
-                errors.append(exc)
-                stop.set()
-                return
-
-    threads = [threading.Thread(target=work, name=f"sweep-worker-{i}", daemon=True)
-               for i in range(max(1, min(workers, len(trials))))]
-    for th in threads:
-        th.start()
-    try:
-        while any(th.is_alive() for th in threads):
-            for th in threads:
-                th.join(0.2)
-    except KeyboardInterrupt:
-        stop.set()
-        _kill_trial_processes()
-        for th in threads:
-            th.join()
-        raise
-    if errors:
-        raise errors[0]
+    """``LocalExecutor(...).run(trials)``, for scripts."""
+    LocalExecutor(store, data_root, cache_root, on_result, timeout_s=timeout_s, memory_limit_bytes=memory_limit_bytes,
+                  sweep_id=sweep_id, workers=workers).run(trials)
 
 
 def _kill_trial_processes() -> None:

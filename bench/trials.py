@@ -17,7 +17,7 @@ from .store import Store
 from .types import EpochPoint, Status, TrialRecord
 from .worker import epoch_point, run_in_child
 
-__all__ = ["run_and_store", "check_seeds", "pending_plans", "repair", "verify_datasets", "CURVE_FLUSH_S"]
+__all__ = ["run_and_store", "pending_plans", "repair", "CURVE_FLUSH_S"]
 
 #: a running trial's curve points are written to the store at most this often (seconds)
 CURVE_FLUSH_S = 1.0
@@ -66,22 +66,6 @@ def run_and_store(plan: TrialPlan, store: Store, data_root: Path | None, cache_r
     return run_id, record
 
 
-def check_seeds(seeds: Any) -> list[int]:
-    """The seeds of a ``run``, checked: a non-empty list of distinct non-negative integers.
-
-    Raises:
-        ConfigError: not such a list, or a seed repeated (it would store one trial twice).
-    """
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise ConfigError(f"seeds = {seeds!r}: expected a list of non-negative integers, e.g. --seeds 0 1 2")
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise ConfigError(f"seeds {seeds!r} repeat seed(s) {', '.join(map(str, repeated))}; list each seed "
-                          f"once (a trial is run once per (configuration, seed, device); --rerun runs one again)")
-    return seeds
-
-
 def pending_plans(store: Store, plans: Sequence[TrialPlan], rerun: bool = False,
                   say: Callable[[str], None] = lambda text: None) -> list[TrialPlan]:
     """The plans to run: without ``rerun``, those whose ``(config_hash, seed)`` has no completed row.
@@ -110,18 +94,3 @@ def repair(store: Store) -> list[str]:
     from .sweep import is_live
 
     return store.interrupt_dead(is_live)
-
-
-def verify_datasets(plans: Sequence[TrialPlan], data_root: Path | None, cache_root: Path) -> None:
-    """Read the on-disk datasets of ``plans`` once, in a child process, before anything is stored
-    (as ``sweep`` does), so that a corrupt raw file is one message and exit 2 with nothing written.
-    Generated datasets (no ``check``) are skipped.
-
-    Raises:
-        DatasetMissingError / DatasetCorruptError / ConfigError: the message names the file and the fix.
-    """
-    from .sweep import SweepTrial, check_datasets
-
-    on_disk = [SweepTrial(p) for p in plans if callable(getattr(p.dataset_cls, "check", None))]
-    if on_disk:
-        check_datasets(on_disk, data_root, cache_root)

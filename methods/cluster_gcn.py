@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gnnbench.types import Batch, Prediction, Task
 
@@ -42,12 +42,27 @@ class ClusterGCN:
         parts_per_batch: int = Field(4, ge=1)
         inference_batch_size: int = Field(4096, ge=1)
 
+        @model_validator(mode="after")
+        def _parts_fit(self):
+            if self.parts_per_batch > self.num_parts:
+                raise ValueError(f"parts_per_batch={self.parts_per_batch} exceeds num_parts={self.num_parts}; "
+                                 f"lower method.parts_per_batch or raise method.num_parts")
+            return self
+
+    @classmethod
+    def check(cls, config: "ClusterGCN.Config", backbone_config, info) -> None:
+        """Refuse more METIS parts than the dataset has nodes (when its size is known without loading).
+
+        Raises:
+            ValueError: ``num_parts > info.num_nodes``.
+        """
+        if info.num_nodes is not None and config.num_parts > info.num_nodes:
+            raise ValueError(f"method.num_parts={config.num_parts} exceeds the {info.num_nodes} nodes of "
+                             f"dataset '{info.name}'; give at most {info.num_nodes}")
+
     def __init__(self, config, backbone, train, budget):
         self.config, self.backbone, self.train, self.budget = config, backbone, train, budget
         self.cache_dir = None
-        if config.parts_per_batch > config.num_parts:
-            raise ValueError(f"method.parts_per_batch={config.parts_per_batch} exceeds method.num_parts="
-                             f"{config.num_parts}; lower parts_per_batch or raise num_parts")
 
     def setup(self, dataset, device) -> None:
         from torch_geometric.loader import NodeLoader
@@ -91,7 +106,7 @@ class ClusterGCN:
                 msgs += out.row.numel() / 3
             return nodes, msgs
 
-        return solve_budget(measure, self.budget, 1, k)
+        return solve_budget(measure, self.budget, 1, k, "part(s)")
 
     def batches(self, epoch: int):
         import torch

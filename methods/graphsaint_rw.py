@@ -80,7 +80,7 @@ class GraphSAINTRW:
                 None, self.roots[torch.randint(0, self.roots.numel(), (p,))])) for _ in range(3)]
             return (sum(o.node.numel() for o in outs) / 3, sum(o.row.numel() for o in outs) / 3)
 
-        self.num_roots = solve_budget(measure, self.budget, 1, 4 * g.num_nodes) or c.num_roots
+        self.num_roots = solve_budget(measure, self.budget, 1, 4 * g.num_nodes, "root(s)") or c.num_roots
         pilot = measure(self.num_roots)[0]
         num_samples = max(1, math.ceil(c.sample_coverage * g.num_nodes / max(pilot, 1.0)))
         norm = estimate_saint_norm(self.sampler, self.roots, self.num_roots, num_samples)

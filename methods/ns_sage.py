@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gnnbench.types import Batch, Prediction, Task
 
@@ -47,6 +47,26 @@ class NSSage:
         fanouts: tuple[int, ...] | None = None
         batch_size: int = Field(512, ge=1)
         inference_batch_size: int = Field(4096, ge=1)
+
+        @field_validator("fanouts")
+        @classmethod
+        def _fanouts_are_counts(cls, value):
+            if value is not None and (not value or any(f < 1 and f != -1 for f in value)):
+                raise ValueError("give one positive number of neighbours per layer, or -1 for all of them, "
+                                 "e.g. [25, 10]")
+            return value
+
+    @classmethod
+    def check(cls, config: "NSSage.Config", backbone_config, info) -> None:
+        """Refuse fanouts that do not give one entry per backbone layer (before any data is loaded).
+
+        Raises:
+            ValueError: ``len(fanouts) != backbone_config.num_layers``.
+        """
+        layers = getattr(backbone_config, "num_layers", None)
+        if config.fanouts is not None and layers is not None and len(config.fanouts) != layers:
+            raise ValueError(f"method.fanouts={list(config.fanouts)} has {len(config.fanouts)} entries but the "
+                             f"backbone has {layers} layers; give one fanout per layer (or set backbone.num_layers)")
 
     def __init__(self, config, backbone, train, budget):
         self.config, self.backbone, self.train, self.budget = config, backbone, train, budget
@@ -104,7 +124,7 @@ class NSSage:
                 msgs += out.row.numel() / 3
             return nodes, msgs
 
-        return solve_budget(measure, self.budget, 1, int(pool.size(0)))
+        return solve_budget(measure, self.budget, 1, int(pool.size(0)), "seed(s)")
 
     def batches(self, epoch: int):
         for data in self.loader:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from gnnbench.errors import ConfigError, closest
+from gnnbench.filters import Filters
 
 __all__ = ["Filters", "load_trials", "aggregate", "config_differences", "graph_size", "flatten",
            "STATUS_ORDER", "SIZE_KEYS", "MAX_LABEL"]
@@ -26,50 +25,6 @@ __all__ = ["Filters", "load_trials", "aggregate", "config_differences", "graph_s
 STATUS_ORDER = ("oom", "failed", "interrupted", "running")
 #: dataset_config keys that set the size of a synthetic graph (ignored when matching scaling series)
 SIZE_KEYS = ("num_nodes", "num_edges", "avg_degree", "preset")
-
-
-class Filters:
-    """Which trials a report covers: lists of accepted names (empty: any) and a date range.
-
-    Args:
-        dataset, method, backbone: accepted names; ``"a,b"`` is split on commas.
-        since: ISO-8601 date or time; trials started at or after it (default: any).
-        until: ISO-8601 date or time; trials started before it (default: any).
-
-    Raises:
-        ConfigError: ``since`` or ``until`` is not an ISO-8601 date, or ``since`` is not before ``until``.
-    """
-
-    def __init__(self, dataset: Iterable[str] = (), method: Iterable[str] = (), backbone: Iterable[str] = (),
-                 since: str | None = None, until: str | None = None):
-        self.dataset, self.method, self.backbone = _split(dataset), _split(method), _split(backbone)
-        self.since, self.until = _iso(since, "--since"), _iso(until, "--until")
-        if self.since and self.until and self.since >= self.until:
-            raise ConfigError(f"--since {since} is not before --until {until}; swap them or widen the range")
-
-    def describe(self) -> list[tuple[str, str]]:
-        """(name, value) pairs of the filters that are set, for the report's header."""
-        pairs = [("dataset", ", ".join(self.dataset)), ("method", ", ".join(self.method)),
-                 ("backbone", ", ".join(self.backbone)), ("since", self.since or ""), ("until", self.until or "")]
-        return [(k, v) for k, v in pairs if v]
-
-
-def _split(values: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for v in values or ():
-        out.extend(p.strip() for p in str(v).split(",") if p.strip())
-    return out
-
-
-def _iso(value: str | None, flag: str) -> str | None:
-    if value is None or value == "":
-        return None
-    try:
-        datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(f"{flag} '{value}' is not an ISO-8601 date; use e.g. 2026-11-21 or "
-                          f"2026-11-21T01:30") from exc
-    return value
 
 
 def load_trials(store, filters: Filters):
@@ -83,8 +38,7 @@ def load_trials(store, filters: Filters):
     import pandas as pd
     from gnnbench.store import RESULT_KEYS
 
-    rows = store.trials(dataset=filters.dataset, method=filters.method, backbone=filters.backbone,
-                        since=filters.since, until=filters.until, with_curves=True)
+    rows = store.trials(**filters.query(), with_curves=True)
     if not rows:
         everything = store.trials()
         if not everything:
@@ -231,7 +185,7 @@ def _variants(agg) -> list[str]:
         flat = {i: flatten(c) for i, c in shared.items()}
         keys = sorted(set().union(*flat.values()))
         varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat.values()}) > 1]
-        texts = {i: ", ".join(f"{k.split('.')[-1]}={json.dumps(f.get(k), separators=(',', ':'))}" for k in varying)
+        texts = {i: ", ".join(f"{k.split('.')[-1]}={json.dumps(f.get(k), separators=(',', ':'), ensure_ascii=False)}" for k in varying)
                  for i, f in flat.items()}
         pairs = [(texts[i], b) for i, b in zip(g.index, g["backbone"])]
         readable = all(0 < len(t) <= MAX_LABEL for t in texts.values()) and len(set(pairs)) == len(pairs)
@@ -253,5 +207,5 @@ def config_differences(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
     flat = {label: flatten({k: v for k, v in (c or {}).items() if k != "seed"}) for label, c in configs.items()}
     keys = sorted(set().union(*flat.values())) if flat else []
     varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat.values()}) > 1]
-    return {label: ", ".join(f"{k}={json.dumps(f.get(k))}" for k in varying) or "(same)"
+    return {label: ", ".join(f"{k}={json.dumps(f.get(k), ensure_ascii=False)}" for k in varying) or "(same)"
             for label, f in flat.items()}

@@ -41,7 +41,7 @@ def test_third_party_method_runs_through_gnnbench_run(plugin_env, tmp_path):
     assert out.returncode == 0, out.stderr
     rows = json.loads(_gnnbench(plugin_env, "results", "--format", "json", "--db", str(db)).stdout)
     assert [(r["method"], r["status"], r["epochs"]) for r in rows] == [("example_mlp", "completed", 5)]
-    assert 0.0 <= rows[0]["test_metric"] <= 1.0
+    assert rows[0]["config"]["method_config"] == {"hidden_channels": 64}  # the plugin's defaults, stored
     listing = _gnnbench(plugin_env, "list", "methods")
     assert "example_mlp" in listing.stdout and "gnnbench-example-plugin 1.0.0" in listing.stdout
 

@@ -93,6 +93,18 @@ class VQGNN:
         kmeans_iters: int = Field(5, ge=0)
         infer_batch_size: int | None = Field(None, ge=1)
 
+    @classmethod
+    def check(cls, config: "VQGNN.Config", backbone_config, info) -> None:
+        """Refuse more codewords than the dataset has nodes (when its size is known without
+        loading): the codebook would hold codewords no node is ever assigned to.
+
+        Raises:
+            ValueError: ``num_codewords > info.num_nodes``.
+        """
+        if info.num_nodes is not None and config.num_codewords > info.num_nodes:
+            raise ValueError(f"method.num_codewords={config.num_codewords} exceeds the {info.num_nodes} nodes of "
+                             f"dataset '{info.name}'; give at most {info.num_nodes}")
+
     def __init__(self, config, backbone, train, budget):
         self.config, self.backbone, self.train, self.budget = config, backbone, train, budget
         self.cache_dir = None

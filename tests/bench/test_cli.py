@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from gnnbench.cli import _expand_multi, main
+from gnnbench.cli import expand_multi, main
 from gnnbench.store import RESULT_KEYS
 
 REQUIRED_KEYS = ["run_id", "method", "backbone", "dataset", "seed", "status", "metric", "val_metric", "test_metric",
@@ -28,9 +28,9 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 
 
 def test_expand_multi():
-    assert _expand_multi(["run", "--seeds", "0", "1", "2", "--epochs", "3"]) == \
+    assert expand_multi(["run", "--seeds", "0", "1", "2", "--epochs", "3"]) == \
         ["run", "--seeds", "0", "--seeds", "1", "--seeds", "2", "--epochs", "3"]
-    assert _expand_multi(["--set", "a=1", "b=2"]) == ["--set", "a=1", "--set", "b=2"]
+    assert expand_multi(["--set", "a=1", "b=2"]) == ["--set", "a=1", "--set", "b=2"]
 
 
 def test_run_then_results_json_and_csv(capsys, tmp_path):
@@ -51,7 +51,6 @@ def test_run_then_results_json_and_csv(capsys, tmp_path):
     assert r["config"]["backbone_config"]["hidden_channels"] == 64  # defaults are filled in
     assert rows[0]["config_hash"] == rows[1]["config_hash"]  # the seed is not part of the hash
     assert r["environment"]["torch"] and r["environment"]["host"]
-    assert r["train_time_s"] >= r["sample_time_s"] >= 0
     assert abs(r["epoch_time_s"] * 4 - r["train_time_s"]) < 1e-6
     code, out, _ = _cli(capsys, "results", "--format", "json", "--curves", "--db", db)
     curve = json.loads(out)[0]["curve"]
@@ -60,8 +59,10 @@ def test_run_then_results_json_and_csv(capsys, tmp_path):
     code, out, _ = _cli(capsys, "results", "--format", "csv", "--db", db)
     table = list(csv.DictReader(io.StringIO(out)))
     assert len(table) == 2 and list(table[0]) == RESULT_KEYS
-    code, out, _ = _cli(capsys, "results", "--db", db, "--method", "nope")
-    assert "0 trial(s)" in out
+    code, out, _ = _cli(capsys, "results", "--db", db, "--status", "failed")
+    assert code == 0 and "0 trial(s)" in out
+    code, out, _ = _cli(capsys, "results", "--db", db, "--method", "full_graph", "-b", "sage")
+    assert code == 0 and "2 trial(s)" in out
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -82,6 +83,9 @@ def test_run_then_results_json_and_csv(capsys, tmp_path):
     (["run", "-m", "full_graph", "-b", "gcn", "--data-root", "/nonexistent/x"], "is not a folder"),
     (["results", "--format", "xml"], "unknown format 'xml'; choices: table, json, csv"),
     (["list", "method"], "did you mean 'methods'"),
+    (["show", "method", "vq-gnn"], "did you mean 'vqgnn'?"),
+    (["show", "methods", "vqgnn"], "did you mean 'method'?"),
+    (["results", "--curves"], "--curves is only shown with --format json"),
 ])
 def test_bad_input_one_message_exit_2_nothing_written(capsys, tmp_path, monkeypatch, args, needle):
     monkeypatch.chdir(tmp_path)
@@ -170,4 +174,74 @@ def test_sigterm_stores_the_running_trial_as_interrupted(tmp_path):
     assert proc.wait(timeout=60) == 130
     with sqlite3.connect(db) as con:
         status, error = con.execute("SELECT status, error FROM trials").fetchone()
-    assert status == "interrupted" and "SIGTERM" in error
+    assert status == "interrupted", (status, error)
+
+
+def test_help_shows_defaults_and_environment_variables(capsys):
+    code, out, _ = _cli(capsys, "run", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    for needle in ("[env var: GNNBENCH_DB; default: (./gnnbench.db)]", "env var: GNNBENCH_DATA_ROOT",
+                   "env var: GNNBENCH_CACHE", "default: (~/.cache/gnnbench)", "[default: (synthetic)]",
+                   "[default: (200)]"):
+        assert needle in text, (needle, text)
+    code, out, _ = _cli(capsys, "sweep", "--help")
+    assert "env var: RAY_ADDRESS" in " ".join(out.split()) and "[default: local]" in " ".join(out.split())
+
+
+def test_show_method_lists_every_option_with_its_default(capsys):
+    from gnnbench.methods.vqgnn import VQGNN
+
+    code, out, _ = _cli(capsys, "show", "method", "vqgnn")
+    assert code == 0
+    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 4}
+    for name, field in VQGNN.Config.model_fields.items():
+        assert name in lines, name
+        assert json.dumps(field.default) in lines[name], (name, lines[name])
+    assert "codewords per layer and group" in lines["num_codewords"]
+    code, same, _ = _cli(capsys, "list", "methods", "vqgnn")  # the same, for whoever types it that way
+    assert code == 0 and same == out
+
+
+def test_schema_is_the_trial_files_json_schema(capsys):
+    code, out, _ = _cli(capsys, "schema")
+    schema = json.loads(out)
+    assert code == 0 and {"method", "backbone", "train", "budget", "seeds"} <= set(schema["properties"])
+    assert schema["required"] == ["method", "backbone"]
+    assert schema["$defs"]["TrainConfig"]["properties"]["epochs"]["maximum"] == 1_000_000
+    code, out, _ = _cli(capsys, "schema", "-m", "vqgnn")
+    section = json.loads(out)["properties"]["method_config"]
+    assert code == 0 and section["properties"]["num_codewords"] == {"default": 256, "minimum": 1,
+                                                                     "title": "Num Codewords", "type": "integer"}
+    assert section["additionalProperties"] is False
+
+
+def test_report_is_a_command_of_the_entry_point_group_and_the_core_does_not_import_reports():
+    import importlib.metadata as md
+
+    eps = {e.name: e.value for e in md.entry_points(group="gnnbench.commands")}
+    assert eps["report"] == "gnnbench.reports.cli:report"
+    assert {"run", "sweep", "results", "list", "show", "schema"} <= set(eps)
+    import ast
+    from pathlib import Path
+
+    core = Path(__file__).parents[2] / "bench"
+    importers = []
+    for path in core.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any("reports" in n.split(".") for n in names):
+                importers.append(path.name)
+    assert not importers, f"the core imports gnnbench.reports in {importers}"
+
+
+def test_a_method_that_needs_no_backbone_says_so(capsys, monkeypatch):
+    from gnnbench.methods.full_graph import FullGraph
+
+    monkeypatch.setattr(FullGraph, "supported_backbones", frozenset())
+    code, out, _ = _cli(capsys, "list", "methods")
+    line = next(ln for ln in out.splitlines() if "\tfull_graph\t" in ln)
+    assert code == 0 and line.split("\t")[2].endswith("(needs no backbone)")
+    code, out, _ = _cli(capsys, "show", "method", "full_graph")
+    assert code == 0 and "backbones: none needed" in out

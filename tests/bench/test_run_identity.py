@@ -50,7 +50,7 @@ def test_run_twice_stores_one_trial_per_seed_and_rerun_counts_distinct_seeds(cap
 def test_duplicate_seeds_are_refused_before_anything_is_written(capsys, tmp_path):
     db = tmp_path / "r.db"
     code, _, err = _cli(capsys, "run", "-m", "full_graph", "-b", "gcn", "--seeds", "0", "0", "--db", str(db), *SMALL)
-    assert code == 2 and "repeat seed(s) 0" in " ".join(err.split()) and not db.exists()
+    assert code == 2 and "repeats a seed (0)" in " ".join(err.split()) and not db.exists()
 
 
 def test_cpu_and_cuda_trials_of_one_config_are_separate_report_rows(capsys, tmp_path):

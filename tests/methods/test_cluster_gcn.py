@@ -46,9 +46,16 @@ def test_node_budget_chooses_parts_per_batch(synthetic, tmp_path):
     assert m.parts_per_batch == 4  # 16 parts of 25 nodes: 4 fit in 110
 
 
-def test_parts_per_batch_above_parts_is_refused():
-    with pytest.raises(ValueError, match="parts_per_batch=9"):
-        _method(num_parts=4, parts_per_batch=9)
+def test_parts_per_batch_above_parts_is_refused_by_plan_before_any_data():
+    from gnnbench.config import TrialConfig
+    from gnnbench.errors import ConfigError
+    from gnnbench.runner import plan
+
+    with pytest.raises(ConfigError, match="parts_per_batch=9 exceeds num_parts=4"):
+        plan(TrialConfig(method="cluster_gcn", backbone="gcn", method_config={"num_parts": 4, "parts_per_batch": 9}))
+    with pytest.raises(ConfigError, match="num_parts=300 exceeds the 200 nodes"):
+        plan(TrialConfig(method="cluster_gcn", backbone="gcn", method_config={"num_parts": 300},
+                         dataset_config={"num_nodes": 200}))
 
 
 def test_link_and_inductive(synthetic, tmp_path):

@@ -50,11 +50,15 @@ def test_node_classification_learns_and_reports_true_batch_sizes(synthetic, tmp_
     assert float(acc) > 0.6
 
 
-def test_fanouts_must_match_layers(synthetic, tmp_path):
-    m = _method(fanouts=(5, 5, 5))
-    m.cache_dir = tmp_path
-    with pytest.raises(ValueError, match="one fanout per layer"):
-        m.setup(synthetic(), torch.device("cpu"))
+@pytest.mark.parametrize("fanouts, needle", [([5, 5, 5], "has 3 entries but the backbone has 2 layers"),
+                                             ([-2, 0], "fanouts = [-2, 0]"), ([], "fanouts = []")])
+def test_bad_fanouts_are_refused_by_plan_before_any_data(fanouts, needle):
+    from gnnbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="one positive number|one fanout per layer") as exc:
+        plan(TrialConfig(method="ns_sage", backbone="sage", method_config={"fanouts": fanouts}))
+    assert needle in str(exc.value)
+    plan(TrialConfig(method="ns_sage", backbone="sage", method_config={"fanouts": [5, -1]}))  # -1: all neighbours
 
 
 def test_message_budget_chooses_batch_size(synthetic, tmp_path):

@@ -158,3 +158,10 @@ def test_only_failed_trials(db_url, trial_adder, tmp_path):
     report = build_report(store, Filters(), tmp_path / "o")  # no figure to draw: notes instead, no error
     write_report(report, tmp_path / "o")
     assert "nothing to draw" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_non_ascii_settings_print_as_themselves():
+    from gnnbench.reports.aggregate import config_differences
+
+    diff = config_differences({"a": {"dataset_config": {"name": "Zürich"}}, "b": {"dataset_config": {"name": "Köln"}}})
+    assert diff == {"a": 'dataset_config.name="Zürich"', "b": 'dataset_config.name="Köln"'}

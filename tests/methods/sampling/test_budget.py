@@ -12,7 +12,14 @@ def test_solver_meets_node_and_message_budgets():
     assert solve_budget(measure, BudgetConfig(nodes_per_batch=95), 1, 1000) == 9
     assert solve_budget(measure, BudgetConfig(messages_per_batch=700), 1, 1000) == 20
     assert solve_budget(measure, BudgetConfig(nodes_per_batch=10 ** 9), 1, 50) == 50  # capped
-    assert solve_budget(measure, BudgetConfig(nodes_per_batch=3), 2, 50) == 2  # smallest batch
+
+
+def test_a_budget_below_the_smallest_batch_is_refused():
+    from gnnbench.errors import BudgetError
+
+    with pytest.raises(BudgetError, match=r"the smallest batch, 2 seed\(s\), has 20 nodes on average; "
+                                          r"budget.nodes_per_batch=3 cannot be met"):
+        solve_budget(measure, BudgetConfig(nodes_per_batch=3), 2, 50, "seed(s)")
 
 
 def test_solver_without_budget_keeps_configured_value():
