@@ -89,10 +89,10 @@ def test_the_runner_splits_sampling_from_compute_with_a_method_of_known_costs(tm
                       method_config={"num_batches": 3, "sample_s": 0.05, "compute_s": 0.1},
                       dataset_config={"num_nodes": 100, "num_features": 4})
     rec = execute_trial(cfg, None, tmp_path)
-    assert rec["status"] == "completed", rec["error"]
-    assert rec["num_batches"] == 6 and rec["nodes_per_batch_max"] == 100
+    assert rec.status == "completed", rec.error
+    assert rec.num_batches == 6 and rec.nodes_per_batch_max == 100
     # 6 batches: 0.3 s of sampling and 0.6 s of compute, each attributed to its own figure
-    assert 0.3 <= rec["sample_time_s"] < 0.6 <= rec["compute_time_s"], rec
+    assert 0.3 <= rec.sample_time_s < 0.6 <= rec.compute_time_s, rec
 
 
 class _NoBackbone(FakeMethod):
