@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from . import registry
 from .config import TrialConfig, config_hash, format_validation_error
+from .capabilities import check_capabilities
 from .errors import ConfigError, UnsupportedError
 from .types import DatasetInfo, Task
 
@@ -78,6 +79,7 @@ def plan(config: TrialConfig) -> TrialPlan:
         raise UnsupportedError(
             f"method '{config.method}' does not support backbone '{config.backbone}'"
             f"{': ' + reason if reason else ''}; supported backbones: {', '.join(sorted(supported))}")
+    check_capabilities(config.method, method_cls, config.backbone, backbone_cls)
     method_config = _validate(method_cls, config.method_config, f"method_config for '{config.method}'")
     backbone_config = _validate(backbone_cls, config.backbone_config, f"backbone_config for '{config.backbone}'")
     dataset_config = _validate(dataset_cls, config.dataset_config, f"dataset_config for '{config.dataset}'")

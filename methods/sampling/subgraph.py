@@ -7,7 +7,7 @@ from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
 
 from .csr import CSC, build_csc
 
-__all__ = ["induced_subgraph", "InducedSubgraphSampler"]
+__all__ = ["induced_subgraph", "InducedSubgraphSampler", "subgraph_batch"]
 
 
 def induced_subgraph(csc: CSC, nodes: Tensor, local: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -64,3 +64,11 @@ class InducedSubgraphSampler(BaseSampler):
     def sample_from_edges(self, index, neg_sampling=None) -> SamplerOutput:
         raise NotImplementedError(f"{type(self).__name__} samples subgraphs from nodes; for link "
                                   "prediction the subgraph's own edges are the positives")
+
+
+def subgraph_batch(data):
+    """A :class:`~gnnbench.types.Batch` of a collated subgraph (PyG ``Data`` with ``n_id``,
+    ``e_id``): its nodes and edges."""
+    from gnnbench.types import Batch
+
+    return Batch(data=data, num_nodes=int(data.num_nodes), num_messages=int(data.edge_index.size(1)))

@@ -1,7 +1,7 @@
 import pytest
 
 from gnnbench.config import BudgetConfig
-from gnnbench.methods.sampling import budget_target, solve_budget
+from gnnbench.training import budget_target, solve_budget
 
 
 def measure(p):
