@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from .options import StackOptions
 
 __all__ = ["GAT"]
 
@@ -30,16 +32,12 @@ class GAT:
     description: ClassVar[str] = "GAT (Veličković et al. 2018), multi-head attention over neighbours"
     capabilities: ClassVar[frozenset[str]] = frozenset({"attention", "bipartite"})
 
-    class Config(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
-        num_layers: int = Field(2, ge=1, le=64)
+    class Config(StackOptions):
         hidden_channels: int = Field(8, ge=1)
         heads: int = Field(8, ge=1)
         out_heads: int = Field(1, ge=1)
         dropout: float = Field(0.6, ge=0, lt=1)
         attention_dropout: float = Field(0.6, ge=0, lt=1)
-        norm: Literal["none", "batch", "layer"] = "none"
-        residual: bool = False
         activation: Literal["relu", "elu", "gelu", "leaky_relu"] = "elu"
 
     def __init__(self, config: "GAT.Config | None" = None):
@@ -62,5 +60,4 @@ class GAT:
                                       dropout=c.attention_dropout))
                 channels.append((dim, c.hidden_channels * c.heads))
                 dim = c.hidden_channels * c.heads
-        return GNNStack(convs, self.capabilities, channels, dropout=c.dropout, act=c.activation,
-                        norm=c.norm, residual=c.residual)
+        return GNNStack(convs, self.capabilities, channels, **c.stack_kwargs())

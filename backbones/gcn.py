@@ -1,9 +1,11 @@
 """GCN (Kipf & Welling, ICLR 2017): ``X' = σ(D̂^{-1/2} Â D̂^{-1/2} X W)`` on PyG's ``GCNConv``."""
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from .options import StackOptions
 
 __all__ = ["GCN"]
 
@@ -26,14 +28,8 @@ class GCN:
     description: ClassVar[str] = "GCN (Kipf & Welling 2017), symmetric-normalised convolution with self-loops"
     capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution"})
 
-    class Config(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
-        num_layers: int = Field(2, ge=1, le=64)
+    class Config(StackOptions):
         hidden_channels: int = Field(16, ge=1)
-        dropout: float = Field(0.5, ge=0, lt=1)
-        norm: Literal["none", "batch", "layer"] = "none"
-        residual: bool = False
-        activation: Literal["relu", "elu", "gelu", "leaky_relu"] = "relu"
 
     def __init__(self, config: "GCN.Config | None" = None):
         self.config = config or self.Config()
@@ -46,4 +42,4 @@ class GCN:
         c = self.config
         channels = layer_channels(in_channels, c.hidden_channels, out_channels, c.num_layers)
         return GNNStack([GCNLayer(i, o) for i, o in channels], self.capabilities, channels,
-                        dropout=c.dropout, act=c.activation, norm=c.norm, residual=c.residual)
+                        **c.stack_kwargs())

@@ -1,9 +1,11 @@
 """SAGE-Mean (Hamilton et al., NeurIPS 2017): ``x_i' = W_1 x_i + W_2 mean_{j∈N(i)} x_j`` on ``SAGEConv``."""
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from .options import StackOptions
 
 __all__ = ["SAGE"]
 
@@ -26,14 +28,8 @@ class SAGE:
     description: ClassVar[str] = "SAGE-Mean (Hamilton et al. 2017), root weight plus mean of neighbours"
     capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution", "bipartite"})
 
-    class Config(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
-        num_layers: int = Field(2, ge=1, le=64)
+    class Config(StackOptions):
         hidden_channels: int = Field(64, ge=1)
-        dropout: float = Field(0.5, ge=0, lt=1)
-        norm: Literal["none", "batch", "layer"] = "none"
-        residual: bool = False
-        activation: Literal["relu", "elu", "gelu", "leaky_relu"] = "relu"
 
     def __init__(self, config: "SAGE.Config | None" = None):
         self.config = config or self.Config()
@@ -47,4 +43,4 @@ class SAGE:
         c = self.config
         channels = layer_channels(in_channels, c.hidden_channels, out_channels, c.num_layers)
         return GNNStack([MeanSAGEConv(i, o) for i, o in channels], self.capabilities, channels,
-                        dropout=c.dropout, act=c.activation, norm=c.norm, residual=c.residual)
+                        **c.stack_kwargs())

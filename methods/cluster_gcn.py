@@ -104,28 +104,15 @@ class ClusterGCN:
             yield subgraph_batch(self.loader(self._positions(parts)))
 
     def train_step(self, batch: Batch) -> float:
-        from gnnbench.tasks import node_loss, pair_loss
-        from gnnbench.training import no_step, optimise
+        from gnnbench.methods.sampling import subgraph_step
 
         self.model.train()
         d = batch.data
-        h = self.model(d.x, d.edge_index)
-        if self.task == Task.LINK:
-            if d.edge_index.size(1) == 0:
-                return no_step()
-            return optimise(self.optimizer, pair_loss(self.model.predictor, h, d.edge_index))
-        mask = self.train_mask[d.n_id]
-        if not bool(mask.any()):
-            return no_step()
-        return optimise(self.optimizer, node_loss(h[mask], d.y[mask], self.dataset.info.multilabel))
+        return subgraph_step(self.model, self.optimizer, self.model(d.x, d.edge_index), d,
+                             self.task == Task.LINK, self.train_mask, self.dataset.info.multilabel)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        from gnnbench.methods.sampling import layerwise_inference
-        from gnnbench.training import predict_splits
+        from gnnbench.methods.sampling import layerwise_predict
 
-        self.model.eval()
-        size = self.config.inference_batch_size
-        return predict_splits(
-            self.dataset, splits,
-            lambda g: layerwise_inference(self.stack, g.x, g.edge_index, size).to(self.device),
-            self.device, getattr(self.model, "predictor", None))
+        return layerwise_predict(self.model, self.stack, self.dataset, splits, self.device,
+                                 self.config.inference_batch_size)

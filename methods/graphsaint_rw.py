@@ -124,32 +124,18 @@ class GraphSAINTRW:
         return x
 
     def train_step(self, batch: Batch) -> float:
-        from gnnbench.tasks import node_loss, pair_loss
-        from gnnbench.training import no_step, optimise
+        from gnnbench.methods.sampling import subgraph_step
 
         self.model.train()
-        d = batch.data
-        h = self._forward(d)
-        if self.task == Task.LINK:
-            if d.edge_index.size(1) == 0:
-                return no_step()
-            return optimise(self.optimizer, pair_loss(self.model.predictor, h, d.edge_index))
-        mask = self.train_mask[d.n_id]
-        if not bool(mask.any()):
-            return no_step()
-        loss = node_loss(h[mask], d.y[mask], self.dataset.info.multilabel, self.node_norm[d.n_id[mask]])
-        return optimise(self.optimizer, loss)
+        h = self._forward(batch.data)
+        return subgraph_step(self.model, self.optimizer, h, batch.data, self.task == Task.LINK,
+                             self.train_mask, self.dataset.info.multilabel, self.node_norm)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        from gnnbench.methods.sampling import layerwise_inference
-        from gnnbench.training import predict_splits
+        from gnnbench.methods.sampling import layerwise_predict
 
-        self.model.eval()
-        size = self.config.inference_batch_size
-        return predict_splits(
-            self.dataset, splits,
-            lambda g: layerwise_inference(self.stack, g.x, g.edge_index, size).to(self.device),
-            self.device, getattr(self.model, "predictor", None))
+        return layerwise_predict(self.model, self.stack, self.dataset, splits, self.device,
+                                 self.config.inference_batch_size)
 
     def report(self) -> dict:
         """Facts of the pre-sampling: subgraphs drawn and roots per subgraph."""

@@ -128,12 +128,7 @@ class NSSage:
         return optimise(self.optimizer, loss)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        from gnnbench.methods.sampling import layerwise_inference
-        from gnnbench.training import predict_splits
+        from gnnbench.methods.sampling import layerwise_predict
 
-        self.model.eval()
-        size = self.config.inference_batch_size
-        return predict_splits(
-            self.dataset, splits,
-            lambda g: layerwise_inference(self.stack, g.x, g.edge_index, size).to(self.device),
-            self.device, getattr(self.model, "predictor", None))
+        return layerwise_predict(self.model, self.stack, self.dataset, splits, self.device,
+                                 self.config.inference_batch_size)

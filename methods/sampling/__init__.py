@@ -13,11 +13,13 @@ optimiser are the core's training kit, :mod:`gnnbench.training`):
 ``parts_to_nodes(part, num_parts) -> (order [N], ptr [K+1])``
     nodes grouped by part.
 ``layerwise_inference(stack, x, edge_index, batch_size) -> Tensor[N, out]``
-    layer-wise full-neighbour inference of a ``GNNStack`` in mini-batches of destination nodes.
+    layer-wise full-neighbour inference of a ``GNNStack`` in mini-batches of destination nodes;
+    ``layerwise_predict`` turns it into the predictions of each split.
 ``UniformNeighborSampler(edge_index, num_nodes, fanouts)``
     GraphSAGE neighbour sampling (``BaseSampler``); ``sampled_forward`` runs a stack on its output.
 ``subgraph_batch(data) -> Batch``
-    a collated subgraph as a :class:`~gnnbench.types.Batch`.
+    a collated subgraph as a :class:`~gnnbench.types.Batch`; ``subgraph_step`` takes the
+    optimiser step of a subgraph's outputs (task loss, the no-training-node rule).
 ``InducedSubgraphSampler(edge_index, num_nodes)`` / ``RandomWalkSampler(..., walk_length)``
     induced subgraphs of given nodes (Cluster-GCN) or of random walks (GraphSAINT-RW);
     ``estimate_saint_norm`` pre-samples GraphSAINT's coefficients.
@@ -25,13 +27,14 @@ optimiser are the core's training kit, :mod:`gnnbench.training`):
     edges sorted by destination, with vectorised ``in_edges(nodes)``.
 """
 from .csr import CSC, build_csc, segment_expand
-from .inference import layerwise_inference
+from .inference import layerwise_inference, layerwise_predict
 from .neighbor import UniformNeighborSampler, sample_neighbors, sampled_forward
 from .partition import metis_csr, partition, parts_to_nodes
 from .saint import RandomWalkSampler, SaintNorm, estimate_saint_norm, random_walk
-from .subgraph import InducedSubgraphSampler, induced_subgraph, subgraph_batch
+from .subgraph import InducedSubgraphSampler, induced_subgraph, subgraph_batch, subgraph_step
 
-__all__ = ["partition", "parts_to_nodes", "metis_csr", "layerwise_inference", "subgraph_batch",
+__all__ = ["partition", "parts_to_nodes", "metis_csr", "layerwise_inference", "layerwise_predict",
+           "subgraph_batch", "subgraph_step",
            "UniformNeighborSampler", "sample_neighbors", "sampled_forward", "InducedSubgraphSampler",
            "induced_subgraph", "RandomWalkSampler", "SaintNorm", "estimate_saint_norm",
            "random_walk",

@@ -8,7 +8,7 @@ from gnnbench.backbones.conv import ConvMatrix
 
 from .csr import build_csc
 
-__all__ = ["layerwise_inference"]
+__all__ = ["layerwise_inference", "layerwise_predict"]
 
 
 def _block(csc, weight: Tensor, dst: Tensor):
@@ -28,7 +28,8 @@ def layerwise_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -
     batch's sources and entries are on the model's device at a time.  A backbone with the
     ``fixed_convolution`` capability runs each batch with the rows of its whole-graph matrices
     (``stack.weighted_layer``: GCN keeps the whole graph's normalisation); otherwise the layer
-    runs on the bipartite block (``bipartite`` capability: GAT).  The result equals
+    runs on the bipartite block (``bipartite`` capability: GAT, whose explicit self-loops are
+    dropped from the blocks because the layer adds one per destination, as on the whole graph).  The result equals
     ``stack(x, edge_index)`` in eval mode up to float rounding.  The caller sets ``stack.eval()``.
 
     Args:
@@ -51,7 +52,11 @@ def layerwise_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -
     device = next(stack.parameters()).device
     n = x.size(0)
     edge_index = edge_index.cpu()
-    plain = None if fixed else build_csc(edge_index, n)
+    plain = None
+    if not fixed:
+        if stack.has("attention"):  # the layer adds one loop per destination: explicit ones go (GATConv)
+            edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+        plain = build_csc(edge_index, n)
     for i in range(stack.num_layers):
         mats = stack.conv_matrices(i, edge_index, n) if fixed else []
         cscs = [(build_csc(torch.stack([m.src, m.dst]), n), m.weight) for m in mats]
@@ -80,3 +85,14 @@ def layerwise_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -
             outs.append(out.to(x.device))
         x = torch.cat(outs)
     return x
+
+
+def layerwise_predict(model, stack, dataset, splits, device, batch_size: int):
+    """:func:`gnnbench.training.predict_splits` with :func:`layerwise_inference` as the embedding:
+    the evaluation of the sampling baselines (the caller's ``model`` is put in eval mode)."""
+    from gnnbench.training import predict_splits
+
+    model.eval()
+    return predict_splits(
+        dataset, splits, lambda g: layerwise_inference(stack, g.x, g.edge_index, batch_size).to(device),
+        device, getattr(model, "predictor", None))
