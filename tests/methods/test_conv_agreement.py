@@ -117,3 +117,13 @@ def test_lowbit_operators_are_the_backbones(name):
     ops = GraphOperators.build(_stack(name), EDGES, N)
     assert torch.allclose(ops.conv.to_dense(), _pyg_dense(name)[-1], atol=1e-6)
     assert torch.allclose(ops.gcn.to_dense(), _pyg_dense("gcn")[0], atol=1e-6)
+
+
+def test_gat_attention_matrix_is_row_stochastic_on_its_support():
+    """The learnable C of GAT (Table 1, note 3: row-normalised, non-zero only on A + I)."""
+    stack = _stack("gat", heads=2, hidden_channels=3).eval()
+    with torch.no_grad():
+        att = stack.attention_matrices(0, torch.randn(N, 5), EDGES)
+    support = stack.attention_support(0, EDGES, N)
+    assert torch.equal(att.src, support.src) and torch.equal(att.dst, support.dst)
+    assert torch.allclose(att.to_dense().sum(1), torch.ones(N), atol=1e-6)
