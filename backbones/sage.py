@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from .options import StackOptions
 
 __all__ = ["SAGE"]
 
@@ -11,19 +13,23 @@ __all__ = ["SAGE"]
 class SAGE:
     """GraphSAGE backbone with mean aggregation (registered as ``sage``).
 
+    Two fixed convolution matrices per layer, ``C⁽¹⁾ = I`` and ``C⁽²⁾ = D⁻¹A`` (Table 1 of Ding et
+    al. 2021), as ``SAGEConv(aggr="mean")`` aggregates (:mod:`gnnbench.backbones.conv`).
+
     Args (``backbone_config``):
         num_layers: convolution layers (default 2).
         hidden_channels: hidden width (default 64).
         dropout: dropout on each layer's input (default 0.5).
+        norm: ``"none"`` (default), ``"batch"`` or ``"layer"`` between layers.
+        residual: add each hidden layer's input to its output where widths agree (default ``False``).
+        activation: ``"relu"`` (default), ``"elu"``, ``"gelu"`` or ``"leaky_relu"``.
     """
 
     description: ClassVar[str] = "SAGE-Mean (Hamilton et al. 2017), root weight plus mean of neighbours"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution", "bipartite"})
 
-    class Config(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
-        num_layers: int = Field(2, ge=1, le=64)
+    class Config(StackOptions):
         hidden_channels: int = Field(64, ge=1)
-        dropout: float = Field(0.5, ge=0, lt=1)
 
     def __init__(self, config: "SAGE.Config | None" = None):
         self.config = config or self.Config()
@@ -35,6 +41,6 @@ class SAGE:
         from .sage_conv import MeanSAGEConv
 
         c = self.config
-        convs = [MeanSAGEConv(i, o) for i, o in layer_channels(in_channels, c.hidden_channels,
-                                                                         out_channels, c.num_layers)]
-        return GNNStack(convs, kind="sage", dropout=c.dropout)
+        channels = layer_channels(in_channels, c.hidden_channels, out_channels, c.num_layers)
+        return GNNStack([MeanSAGEConv(i, o) for i, o in channels], self.capabilities, channels,
+                        **c.stack_kwargs())

@@ -9,12 +9,14 @@ __all__ = ["MeanSAGEConv"]
 
 
 class MeanSAGEConv(SAGEConv):
-    """PyG's ``SAGEConv(aggr="mean")`` with the same parameters and output, computed cheaper.
+    """PyG's ``SAGEConv(aggr="mean")`` with the same parameters and output, computed cheaper,
+    exposing its matrices and weights (:class:`~gnnbench.backbones.base.FixedConvolution`).
 
-    ``x_i' = W_1 x_i + W_2 · mean_{j ∈ N(i)} x_j + b`` (Hamilton et al. 2017). The mean is linear,
-    so ``W_2 · mean(x_j) = mean(W_2 x_j)``: when ``in_channels > out_channels`` the neighbours are
-    projected first, and the messages carry ``out_channels`` values instead of ``in_channels``
-    (on MUSAE Facebook, 64 instead of 4,714 per edge).
+    ``x_i' = W_1 x_i + W_2 · mean_{j ∈ N(i)} x_j + b`` (Hamilton et al. 2017): ``C⁽¹⁾ = I`` with
+    the root weight ``W_1`` and ``C⁽²⁾ = D⁻¹A`` with ``W_2`` (Ding et al. 2021, Table 1).  The mean
+    is linear, so ``W_2 · mean(x_j) = mean(W_2 x_j)``: when ``in_channels > out_channels`` the
+    neighbours are projected first, and the messages carry ``out_channels`` values instead of
+    ``in_channels`` (on MUSAE Facebook, 64 instead of 4,714 per edge).
 
     Shapes:
         x: ``[N, in]`` or a bipartite pair ``([N_src, in], [N_dst, in])``; edge_index ``[2, E]``
@@ -23,6 +25,19 @@ class MeanSAGEConv(SAGEConv):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(in_channels, out_channels, aggr="mean")
+
+    def conv_matrices(self, edge_index: Tensor, num_nodes: int):
+        """``[I, D⁻¹A]`` (:func:`~gnnbench.backbones.conv.identity_matrix`, :func:`~gnnbench.backbones.conv.mean_matrix`)."""
+        from .conv import identity_matrix, mean_matrix
+
+        return [identity_matrix(num_nodes, edge_index.device), mean_matrix(edge_index, num_nodes)]
+
+    def conv_weights(self) -> list[Tensor]:
+        """``[W_1 (root), W_2 (neighbours)]``, each ``[out, in]``."""
+        return [self.lin_r.weight, self.lin_l.weight]
+
+    def conv_bias(self) -> Tensor | None:
+        return self.lin_l.bias
 
     def forward(self, x, edge_index, size=None) -> Tensor:  # type: ignore[override]
         if isinstance(x, Tensor):

@@ -51,8 +51,10 @@ class TrainConfig(BaseModel):
 
     Args:
         epochs: training epochs (default 200, at most :data:`MAX_EPOCHS`).
-        lr: Adam learning rate (default 0.01).
-        weight_decay: L2 penalty (default 5e-4, Kipf & Welling 2017).
+        lr: learning rate (default 0.01).
+        weight_decay: L2 penalty (default 5e-4, Kipf & Welling 2017; AdamW: decoupled decay).
+        optimizer: ``"adam"`` (default), ``"rmsprop"`` (the official VQ-GNN set-up) or ``"adamw"``
+            (:func:`gnnbench.training.build_optimizer`).
         eval_every: validate every this many epochs (default 1).
         patience: stop after this many validations without improvement (default ``None``: never).
     """
@@ -61,6 +63,7 @@ class TrainConfig(BaseModel):
     epochs: int = Field(200, ge=1, le=MAX_EPOCHS)
     lr: float = Field(0.01, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
+    optimizer: Literal["adam", "rmsprop", "adamw"] = "adam"
     eval_every: int = Field(1, ge=1, le=MAX_EPOCHS)
     patience: int | None = Field(None, ge=1, le=MAX_EPOCHS)
 

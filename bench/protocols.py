@@ -40,6 +40,8 @@ class BackbonePlugin(Protocol):
         description: one line for ``gnnbench list``.
         Config: pydantic model of the backbone's options (layers, hidden size, dropout, heads).
         config: the validated options this instance was made with.
+        capabilities: optional, what its layers provide to methods (``fixed_convolution``,
+            ``attention``, ``bipartite``; :mod:`gnnbench.capabilities`); none when absent.
     """
 
     description: ClassVar[str]
@@ -66,6 +68,8 @@ class MethodPlugin(Protocol):
         Config: pydantic model of the method's own options.
         supported_backbones: names of the backbones it can drive, or ``None`` for any.
         supported_tasks: the :class:`Task` s it supports.
+        backbone_capabilities: optional; the backbone must declare at least one of these
+            capabilities (:func:`gnnbench.capabilities.check_capabilities`, before any data loads).
         unsupported_reasons: optional ``{backbone name: why}`` shown when a backbone is refused.
         model: after :meth:`setup`, the module holding all learned state (weights, codebooks);
             the runner checkpoints its ``state_dict()`` at the best validation epoch.

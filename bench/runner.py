@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import registry
+from .capabilities import check_capabilities
 from .config import TrialConfig, config_hash, validate
 from .errors import ConfigError, PredictionError, UnsupportedError
 from .types import Batch, DatasetInfo, EpochPoint, Status, Task, TrialRecord
@@ -89,6 +90,7 @@ def plan(config: TrialConfig) -> TrialPlan:
         raise UnsupportedError(
             f"method '{config.method}' does not support backbone '{config.backbone}'"
             f"{': ' + reason if reason else ''}; supported backbones: {', '.join(sorted(supported))}")
+    check_capabilities(config.method, method_cls, config.backbone, backbone_cls)
     method_config = _validate(method_cls, config.method_config, f"method_config for '{config.method}'")
     backbone_config = _validate(backbone_cls, config.backbone_config, f"backbone_config for '{config.backbone}'")
     dataset_config = _validate(dataset_cls, config.dataset_config, f"dataset_config for '{config.dataset}'")

@@ -5,6 +5,7 @@ in them imports torch at module level (so ``gnnbench list`` answers without impo
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -152,7 +153,11 @@ class Batch:
 
 
 def to_device(value: Any, device) -> Any:
-    """``value`` with every tensor (or object with ``.to``) in it moved to ``device``."""
+    """``value`` with every tensor (or object with ``.to``) in it moved to ``device``: inside
+    tuples, lists, dicts and dataclass instances (a method's own batch type, e.g. VQ-GNN's)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and not callable(getattr(value, "to", None)):
+        return dataclasses.replace(value, **{f.name: to_device(getattr(value, f.name), device)
+                                             for f in dataclasses.fields(value) if f.init})
     if isinstance(value, (tuple, list)):
         moved = [to_device(v, device) for v in value]
         return type(value)(*moved) if hasattr(value, "_fields") else type(value)(moved)

@@ -56,7 +56,7 @@ def inference_times(args) -> dict:
     n = x.size(0)
     model = VQModel(stack, n, args.num_codewords, args.group_size, 0.99, False).to(device).eval()
     model.initialise(x, ei, args.batch_size / n, 2, torch.Generator().manual_seed(0))
-    nbs = epoch_batches(conv_graph(ei, n, stack.kind), list(torch.randperm(n).split(args.batch_size)))
+    nbs = epoch_batches(conv_graph(stack, ei, n), list(torch.randperm(n).split(args.batch_size)))
 
     def clock(fn) -> float:
         best = float("inf")

@@ -15,10 +15,12 @@ class ClusterGCN:
     cut into ``num_parts`` METIS parts once (cached in ``cache_dir`` per part count); each epoch
     shuffles the parts and every batch is the subgraph induced by ``parts_per_batch`` of them, the
     edges between the chosen parts restored.  The model runs on the subgraph as on a whole graph
-    (GCN renormalises on it, as in the paper); the loss covers the batch's training nodes.
-    Inference is layer-wise with all neighbours (:func:`~gnnbench.methods.sampling.layerwise_inference`).
-    Link prediction: the batch's edges are the positives, as many random pairs of its nodes the
-    negatives.
+    (GCN renormalises on it, as in the paper); the loss covers the batch's training nodes (a batch
+    without one takes no step, :mod:`gnnbench.training`).  Batch norm normalises by the statistics
+    of the subgraph's nodes.  Inference is layer-wise with all neighbours
+    (:func:`~gnnbench.methods.sampling.layerwise_inference`; needs a backbone with a fixed
+    convolution matrix or bipartite layers).  Link prediction: the batch's edges are the
+    positives, as many random pairs of its nodes the negatives.
 
     Budget rule: with ``budget.nodes_per_batch`` (``messages_per_batch``), ``parts_per_batch`` is
     the largest number of parts whose pilot batches have at most that many nodes (edges) on
@@ -27,6 +29,7 @@ class ClusterGCN:
 
     description: ClassVar[str] = "Cluster-GCN: batches of METIS partitions with their between-part edges (Chiang et al. 2019)"
     supported_backbones: ClassVar[frozenset[str] | None] = None
+    backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution", "bipartite"})
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
 
     class Config(BaseModel):
@@ -68,18 +71,21 @@ class ClusterGCN:
         from torch_geometric.loader import NodeLoader
 
         from gnnbench.methods.sampling import InducedSubgraphSampler, partition, parts_to_nodes
-        from gnnbench.methods.sampling.engine import SamplingEngine
+        from gnnbench.training import build_model, build_optimizer, encoder_of, train_nodes
 
-        self.engine = eng = SamplingEngine(self.backbone, self.train, dataset, device,
-                                           self.config.inference_batch_size)
-        self.model, self.device, self.task = eng.model, device, eng.task
-        g = eng.graph
+        self.dataset, self.device, self.task = dataset, device, dataset.info.task
+        self.model = build_model(self.backbone, dataset).to(device)
+        self.stack = encoder_of(self.model)
+        self.optimizer = build_optimizer(self.model.parameters(), self.train)
+        self.train_idx, self.train_mask = train_nodes(dataset)
+        g = dataset.graph
         k = self.config.num_parts
         self.part = partition(g.edge_index, g.num_nodes, k, self.cache_dir)
         self.order, self.ptr = parts_to_nodes(self.part, k)
         self.sampler = InducedSubgraphSampler(g.edge_index, g.num_nodes)
         self.loader = NodeLoader(g, self.sampler, input_nodes=self.order)
         self.parts_per_batch = self._solve() or self.config.parts_per_batch
+        self.train_mask = self.train_mask.to(device)
 
     def _positions(self, parts):
         """Positions in ``self.order`` of every node of ``parts: [P]`` (vectorised)."""
@@ -93,40 +99,35 @@ class ClusterGCN:
         import torch
         from torch_geometric.sampler import NodeSamplerInput
 
-        from gnnbench.methods.sampling import solve_budget
+        from gnnbench.training import pilot_sizes, solve_budget
 
         k = self.config.num_parts
 
-        def measure(p: int) -> tuple[float, float]:
-            nodes = msgs = 0.0
-            for _ in range(3):
-                pos = self._positions(torch.randperm(k)[:p])
-                out = self.sampler.sample_from_nodes(NodeSamplerInput(None, self.order[pos]))
-                nodes += out.node.numel() / 3
-                msgs += out.row.numel() / 3
-            return nodes, msgs
+        def draw(p: int) -> tuple[int, int]:
+            pos = self._positions(torch.randperm(k)[:p])
+            out = self.sampler.sample_from_nodes(NodeSamplerInput(None, self.order[pos]))
+            return out.node.numel(), out.row.numel()
 
-        return solve_budget(measure, self.budget, 1, k, "part(s)")
+        return solve_budget(lambda p: pilot_sizes(lambda: draw(p)), self.budget, 1, k, "part(s)")
 
     def batches(self, epoch: int):
         import torch
 
-        from gnnbench.methods.sampling.engine import subgraph_batch
+        from gnnbench.methods.sampling import subgraph_batch
 
         for parts in torch.randperm(self.config.num_parts).split(self.parts_per_batch):
             yield subgraph_batch(self.loader(self._positions(parts)))
 
     def train_step(self, batch: Batch) -> float:
-        eng = self.engine
+        from gnnbench.methods.sampling import subgraph_step
+
         self.model.train()
-        d = batch.data.to(self.device)
-        h = self.model(d.x, d.edge_index)
-        if self.task == Task.LINK:
-            return eng.optimise(eng.subgraph_link_loss(h, d.edge_index))
-        mask = eng.train_mask.to(self.device)[d.n_id]
-        if not bool(mask.any()):
-            return 0.0  # no training node in this batch: nothing to learn, no step
-        return eng.optimise(eng.node_loss(h[mask], d.y[mask]))
+        d = batch.data
+        return subgraph_step(self.model, self.optimizer, self.model(d.x, d.edge_index), d,
+                             self.task == Task.LINK, self.train_mask, self.dataset.info.multilabel)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        return self.engine.predict(splits)
+        from gnnbench.methods.sampling import layerwise_predict
+
+        return layerwise_predict(self.model, self.stack, self.dataset, splits, self.device,
+                                 self.config.inference_batch_size)

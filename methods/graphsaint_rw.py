@@ -18,11 +18,13 @@ class GraphSAINTRW:
     for link prediction).  Before training, ``sample_coverage`` × N nodes' worth of subgraphs are
     pre-sampled to estimate the normalisation coefficients (:func:`~gnnbench.methods.sampling.
     estimate_saint_norm`): each message is scaled by ``1 / α_{u,v} = C_v / C_{u,v}`` on top of the
-    whole graph's aggregation weight (mean for SAGE, symmetric for GCN: Eq. 3, unbiased) and each
+    whole graph's convolution matrix, which a backbone with the ``fixed_convolution`` capability
+    provides (mean for SAGE, symmetric for GCN, self-loops unscaled: Eq. 3, unbiased) and each
     training node's loss by ``1 / λ_v`` with ``λ_v = |V_train| p_v`` (Eq. 4, normalised by the
     training nodes instead of ``|V|`` so that the loss estimates the mean training loss).  GAT's
     attention has no fixed weights to rescale: it runs on the subgraph unweighted, with the loss
-    normalisation only.  An epoch has ``steps_per_epoch`` batches (default: training nodes ÷
+    normalisation only.  A batch without a training node takes no step (:mod:`gnnbench.training`);
+    batch norm normalises by the statistics of the subgraph's nodes.  An epoch has ``steps_per_epoch`` batches (default: training nodes ÷
     ``num_roots``).  Inference is layer-wise with all neighbours.  Link prediction: the batch's
     edges are the positives, as many random pairs of its nodes the negatives.
 
@@ -32,6 +34,7 @@ class GraphSAINTRW:
 
     description: ClassVar[str] = "GraphSAINT-RW: random-walk subgraphs with normalised aggregation and loss (Zeng et al. 2020)"
     supported_backbones: ClassVar[frozenset[str] | None] = None
+    backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution", "bipartite"})
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
 
     class Config(BaseModel):
@@ -63,74 +66,89 @@ class GraphSAINTRW:
         from torch_geometric.loader import NodeLoader
         from torch_geometric.sampler import NodeSamplerInput
 
-        from gnnbench.methods.sampling import (RandomWalkSampler, estimate_saint_norm,
-                                               full_aggregation_weights, solve_budget)
-        from gnnbench.methods.sampling.engine import SamplingEngine
+        from gnnbench.methods.sampling import RandomWalkSampler, estimate_saint_norm
+        from gnnbench.training import (build_model, build_optimizer, encoder_of, pilot_sizes,
+                                       solve_budget, train_nodes)
 
         c = self.config
-        self.engine = eng = SamplingEngine(self.backbone, self.train, dataset, device, c.inference_batch_size)
-        self.model, self.device, self.task = eng.model, device, eng.task
-        g = eng.graph
+        self.dataset, self.device, self.task = dataset, device, dataset.info.task
+        self.model = build_model(self.backbone, dataset).to(device)
+        self.stack = encoder_of(self.model)
+        self.optimizer = build_optimizer(self.model.parameters(), self.train)
+        self.roots, train_mask = train_nodes(dataset)
+        g = dataset.graph
         self.sampler = RandomWalkSampler(g.edge_index, g.num_nodes, c.walk_length)
-        self.roots = eng.train_idx
         self.loader = NodeLoader(g, self.sampler, input_nodes=self.roots)
 
+        def draw(p: int) -> tuple[int, int]:
+            out = self.sampler.sample_from_nodes(NodeSamplerInput(
+                None, self.roots[torch.randint(0, self.roots.numel(), (p,))]))
+            return out.node.numel(), out.row.numel()
+
         def measure(p: int) -> tuple[float, float]:
-            outs = [self.sampler.sample_from_nodes(NodeSamplerInput(
-                None, self.roots[torch.randint(0, self.roots.numel(), (p,))])) for _ in range(3)]
-            return (sum(o.node.numel() for o in outs) / 3, sum(o.row.numel() for o in outs) / 3)
+            return pilot_sizes(lambda: draw(p))
 
         self.num_roots = solve_budget(measure, self.budget, 1, 4 * g.num_nodes, "root(s)") or c.num_roots
         pilot = measure(self.num_roots)[0]
         num_samples = max(1, math.ceil(c.sample_coverage * g.num_nodes / max(pilot, 1.0)))
         norm = estimate_saint_norm(self.sampler, self.roots, self.num_roots, num_samples)
-        self.node_norm = (norm.node_norm * g.num_nodes / max(int(eng.train_mask.sum()), 1)).to(device)
-        self.edge_norm = norm.edge_norm.clamp(max=1e4)
-        self.weighted = eng.stack.kind in ("sage", "gcn")
-        if self.weighted:
-            w, self_w = full_aggregation_weights(eng.stack.kind, g.edge_index, g.num_nodes)
-            self.edge_weight = (w * self.edge_norm).to(device)
-            self.self_weight = self_w.to(device)
+        self.train_mask = train_mask.to(device)
+        self.node_norm = (norm.node_norm * g.num_nodes / max(int(train_mask.sum()), 1)).to(device)
+        self.edge_norm = norm.edge_norm.clamp(max=1e4)  # [E] 1 / α per edge (Eq. 3)
+        self.matrices = None
+        if self.stack.has("fixed_convolution"):
+            self.matrices = [[_scaled(m, self.edge_norm).to(device)
+                              for m in self.stack.conv_matrices(i, g.edge_index, g.num_nodes)]
+                             for i in range(self.stack.num_layers)]
         self.steps = c.steps_per_epoch or max(1, math.ceil(self.roots.numel() / self.num_roots))
         self.num_presamples = num_samples
 
     def batches(self, epoch: int):
         import torch
 
-        from gnnbench.methods.sampling.engine import subgraph_batch
+        from gnnbench.methods.sampling import subgraph_batch
 
         for _ in range(self.steps):
             pick = torch.randint(0, self.roots.numel(), (self.num_roots,))
             yield subgraph_batch(self.loader(pick))
 
     def _forward(self, d):
-        from gnnbench.methods.sampling import weighted_layer
-
-        stack = self.engine.stack
-        if not self.weighted:
-            return stack(d.x, d.edge_index)
-        w = self.edge_weight[d.e_id]
-        self_w = self.self_weight[d.n_id]
+        """The stack on subgraph ``d``; with fixed convolutions each layer aggregates with the whole
+        graph's matrices restricted to the subgraph and scaled by ``1 / α`` (Eq. 3)."""
+        if self.matrices is None:
+            return self.stack(d.x, d.edge_index)
         x = d.x
-        for i in range(stack.num_layers):
-            x = weighted_layer(stack, i, x, d.edge_index, w, self_w)
+        for i, mats in enumerate(self.matrices):
+            local = [m.on_subgraph(d.n_id, d.e_id, d.edge_index) for m in mats]
+            x = self.stack.weighted_layer(i, x, local)
         return x
 
     def train_step(self, batch: Batch) -> float:
-        eng = self.engine
+        from gnnbench.methods.sampling import subgraph_step
+
         self.model.train()
-        d = batch.data.to(self.device)
-        h = self._forward(d)
-        if self.task == Task.LINK:
-            return eng.optimise(eng.subgraph_link_loss(h, d.edge_index))
-        mask = eng.train_mask.to(self.device)[d.n_id]
-        if not bool(mask.any()):
-            return 0.0  # no training node in this batch: nothing to learn, no step
-        return eng.optimise(eng.node_loss(h[mask], d.y[mask], self.node_norm[d.n_id[mask]]))
+        h = self._forward(batch.data)
+        return subgraph_step(self.model, self.optimizer, h, batch.data, self.task == Task.LINK,
+                             self.train_mask, self.dataset.info.multilabel, self.node_norm)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        return self.engine.predict(splits)
+        from gnnbench.methods.sampling import layerwise_predict
+
+        return layerwise_predict(self.model, self.stack, self.dataset, splits, self.device,
+                                 self.config.inference_batch_size)
 
     def report(self) -> dict:
         """Facts of the pre-sampling: subgraphs drawn and roots per subgraph."""
         return {"saint_presamples": int(self.num_presamples), "saint_num_roots": int(self.num_roots)}
+
+
+def _scaled(matrix, edge_norm):
+    """``matrix`` with each entry that stands for an edge scaled by that edge's ``1 / α``
+    (``edge_norm: [E]``); added self-loops keep their weight (a node is always sampled with itself)."""
+    from gnnbench.backbones.conv import ConvMatrix
+
+    real = matrix.edge_id >= 0
+    scale = edge_norm.new_ones(matrix.nnz)
+    scale[real] = edge_norm[matrix.edge_id[real]]
+    return ConvMatrix(matrix.src, matrix.dst, matrix.weight * scale, matrix.edge_id,
+                      matrix.num_nodes, matrix.identity)

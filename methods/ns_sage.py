@@ -22,13 +22,17 @@ class NSSage:
 
     Budget rule: with ``budget.nodes_per_batch`` (``messages_per_batch``), ``batch_size`` is the
     largest number of seeds (seed edges for links) whose pilot batches have at most that many
-    sampled nodes (sampled edges, all hops) on average (:func:`~gnnbench.methods.sampling.solve_budget`).
+    sampled nodes (sampled edges, all hops) on average (:func:`~gnnbench.training.solve_budget`).
 
-    Not compatible with GCN (Ding et al. 2021, Table 4 note 1): sage and gat backbones only.
+    Needs a backbone whose layers run on sampled bipartite blocks (the ``bipartite``
+    capability: sage, gat); GCN has none, and NS-SAGE is not compatible with it (Ding et al.
+    2021, Table 4 note 1).  Batch norm normalises each layer by the statistics of the
+    destination nodes of its block (the seeds at the last layer).
     """
 
     description: ClassVar[str] = "NS-SAGE: uniform neighbour sampling, one fanout per layer (Hamilton et al. 2017)"
-    supported_backbones: ClassVar[frozenset[str] | None] = frozenset({"sage", "gat"})
+    supported_backbones: ClassVar[frozenset[str] | None] = None
+    backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"bipartite"})
     unsupported_reasons: ClassVar[dict[str, str]] = {
         "gcn": "NS-SAGE is not compatible with GCN (Ding et al. 2021, Table 4 note 1)"}
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
@@ -82,49 +86,47 @@ class NSSage:
         return list(fanouts)
 
     def setup(self, dataset, device) -> None:
-        import torch
         from torch_geometric.loader import LinkLoader, NodeLoader
         from torch_geometric.sampler import NegativeSampling
 
-        from gnnbench.methods.sampling import UniformNeighborSampler, solve_budget
-        from gnnbench.methods.sampling.engine import SamplingEngine
+        from gnnbench.methods.sampling import UniformNeighborSampler
+        from gnnbench.training import build_model, build_optimizer, encoder_of
 
-        self.engine = eng = SamplingEngine(self.backbone, self.train, dataset, device,
-                                           self.config.inference_batch_size)
-        self.model, self.device, self.task = eng.model, device, eng.task
-        g = eng.graph
-        self.sampler = UniformNeighborSampler(g.edge_index, g.num_nodes, self._fanouts(eng.stack.num_layers))
-        pool = eng.train_edges if self.task == Task.LINK else eng.train_idx
+        self.dataset, self.device, self.task = dataset, device, dataset.info.task
+        self.model = build_model(self.backbone, dataset).to(device)
+        self.stack = encoder_of(self.model)
+        self.optimizer = build_optimizer(self.model.parameters(), self.train)
+        g = dataset.graph
+        self.sampler = UniformNeighborSampler(g.edge_index, g.num_nodes, self._fanouts(self.stack.num_layers))
+        if self.task == Task.LINK:
+            pool = dataset.edge_split["train"]["edge"]
+        else:
+            pool = dataset.split["train"]
         self.batch_size = self._solve(pool) or self.config.batch_size
         if self.task == Task.LINK:
-            self.loader = LinkLoader(g, self.sampler, edge_label_index=eng.train_edges.t().contiguous(),
+            self.loader = LinkLoader(g, self.sampler, edge_label_index=pool.t().contiguous(),
                                      neg_sampling=NegativeSampling("binary", 1.0),
                                      batch_size=self.batch_size, shuffle=True)
         else:
-            self.loader = NodeLoader(g, self.sampler, input_nodes=eng.train_idx,
+            self.loader = NodeLoader(g, self.sampler, input_nodes=pool,
                                      batch_size=self.batch_size, shuffle=True)
 
     def _solve(self, pool) -> int | None:
         import torch
-        from torch_geometric.sampler import EdgeSamplerInput, NodeSamplerInput
 
-        from gnnbench.methods.sampling import solve_budget
+        from gnnbench.training import pilot_sizes, solve_budget
 
-        def measure(p: int) -> tuple[float, float]:
-            nodes = msgs = 0.0
-            for _ in range(3):
-                pick = torch.randperm(pool.size(0))[:p]
-                if self.task == Task.LINK:
-                    e = pool[pick]
-                    neg = torch.randint(0, self.sampler.num_nodes, (2, e.size(0)))
-                    out = self.sampler.sample(torch.unique(torch.cat([e.reshape(-1), neg.reshape(-1)])))
-                else:
-                    out = self.sampler.sample(pool[pick])
-                nodes += out.node.numel() / 3
-                msgs += out.row.numel() / 3
-            return nodes, msgs
+        def draw(p: int) -> tuple[int, int]:
+            pick = torch.randperm(pool.size(0))[:p]
+            if self.task == Task.LINK:
+                e = pool[pick]
+                neg = torch.randint(0, self.sampler.num_nodes, (2, e.size(0)))
+                out = self.sampler.sample(torch.unique(torch.cat([e.reshape(-1), neg.reshape(-1)])))
+            else:
+                out = self.sampler.sample(pool[pick])
+            return out.node.numel(), out.row.numel()
 
-        return solve_budget(measure, self.budget, 1, int(pool.size(0)), "seed(s)")
+        return solve_budget(lambda p: pilot_sizes(lambda: draw(p)), self.budget, 1, int(pool.size(0)), "seed(s)")
 
     def batches(self, epoch: int):
         for data in self.loader:
@@ -132,17 +134,21 @@ class NSSage:
 
     def train_step(self, batch: Batch) -> float:
         from gnnbench.methods.sampling import sampled_forward
+        from gnnbench.tasks import node_loss, pair_loss
+        from gnnbench.training import optimise
 
-        eng = self.engine
         self.model.train()
-        d = batch.data.to(self.device)
-        h = sampled_forward(eng.stack, d.x, d.edge_index, d.num_sampled_nodes, d.num_sampled_edges)
+        d = batch.data
+        h = sampled_forward(self.stack, d.x, d.edge_index, d.num_sampled_nodes, d.num_sampled_edges)
         if self.task == Task.LINK:
             pos = d.edge_label > 0
-            loss = eng.link_loss(h, d.edge_label_index[:, pos], d.edge_label_index[:, ~pos])
+            loss = pair_loss(self.model.predictor, h, d.edge_label_index[:, pos], d.edge_label_index[:, ~pos])
         else:
-            loss = eng.node_loss(h, d.y[:d.batch_size])
-        return eng.optimise(loss)
+            loss = node_loss(h, d.y[:d.batch_size], self.dataset.info.multilabel)
+        return optimise(self.optimizer, loss)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        return self.engine.predict(splits)
+        from gnnbench.methods.sampling import layerwise_predict
+
+        return layerwise_predict(self.model, self.stack, self.dataset, splits, self.device,
+                                 self.config.inference_batch_size)

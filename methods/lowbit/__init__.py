@@ -21,7 +21,8 @@ class LowBit:
     Quantization for Deep Graph Neural Networks with Smoothness-aware Message Propagation",
     CIKM 2023, arXiv 2308.14949).
 
-    The model is built from the ``gcn`` or ``sage`` backbone's ``num_layers`` (up to 64),
+    The model is built from a fixed-convolution backbone's matrices (``gcn``, ``sage``: one
+    matrix, or one plus a root term) and its ``num_layers`` (up to 64),
     ``hidden_channels`` and ``dropout``; every stage (layer inputs and outputs, weights, messages,
     aggregates) is fake-quantized at ``bits`` with a learned range per tensor role (STE, initialised
     by an error-minimising search on the first batch), see :mod:`.model`.  With ``smp`` (default)
@@ -33,10 +34,9 @@ class LowBit:
 
     description: ClassVar[str] = ("low-bit (INT8/4/2) quantization-aware GNN with learned ranges and "
                                   "smoothness-aware message propagation (Wang et al. 2023)")
-    supported_backbones: ClassVar[frozenset[str] | None] = frozenset({"gcn", "sage"})
+    supported_backbones: ClassVar[frozenset[str] | None] = None
+    backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution"})
     supported_tasks: ClassVar[frozenset[Task]] = frozenset({Task.NODE_TRANSDUCTIVE, Task.NODE_INDUCTIVE})
-    unsupported_reasons: ClassVar[dict[str, str]] = {
-        "gat": "its quantized layers implement GCN and SAGE-Mean convolutions only"}
 
     class Config(BaseModel):
         """Options of ``lowbit``.
@@ -105,24 +105,22 @@ class LowBit:
         """The :class:`~.model.QuantGNN` for the backbone's depth, width and dropout.
 
         Raises:
-            ValueError: the backbone is neither ``gcn`` nor ``sage``.
+            ValueError: the backbone's layers are not one fixed matrix (plus a root term).
         """
         from gnnbench.backbones.base import layer_channels
 
-        from .model import QuantGNN
+        from .model import QuantGNN, layer_structure
 
-        kind = getattr(self.backbone.build(1, 1), "kind", None)
-        if kind not in ("gcn", "sage"):
-            raise ValueError(f"lowbit builds gcn or sage models, not backbone {type(self.backbone).__name__!r}; "
-                             f"use -b gcn or -b sage")
+        self.stack = self.backbone.build(1, 1)  # for its matrices only (the weights are QuantGNN's)
+        root = layer_structure(self.stack)
         c = self.backbone.config
         convs = min(c.num_layers, 2) if self.config.smp else c.num_layers
         channels = layer_channels(in_channels, c.hidden_channels, out_channels, convs)
-        return QuantGNN(kind, channels, self.config.bits, c.dropout, self.smp_config(),
+        return QuantGNN(root, channels, self.config.bits, c.dropout, self.smp_config(),
                         smp_layers=c.num_layers - convs, node_ranges=self.config.feature_ranges == "node")
 
     def setup(self, dataset, device) -> None:
-        import torch
+        from gnnbench.training import build_optimizer
 
         from .model import GraphOperators
 
@@ -130,15 +128,15 @@ class LowBit:
         self.model = self.build(dataset.num_features, dataset.num_outputs).to(device)
         g = dataset.graph.to(device)
         self.x, self.y = g.x, g.y
-        self.ops = GraphOperators.build(g.edge_index, g.num_nodes, self.model.kind)
+        self.ops = GraphOperators.build(self.stack, g.edge_index, g.num_nodes)
         self.num_nodes, self.num_edges = int(g.num_nodes), int(g.num_edges)
         self.train_idx = dataset.split["train"].to(device)
         ranges = [p for n, p in self.model.named_parameters() if n.endswith("alpha")]
         weights = [p for n, p in self.model.named_parameters() if not n.endswith("alpha")]
         # no weight decay on the learned ranges: it would shrink them towards clipping everything
-        self.optimizer = torch.optim.Adam(
+        self.optimizer = build_optimizer(
             [{"params": weights, "weight_decay": self.train.weight_decay},
-             {"params": ranges, "weight_decay": 0.0}], lr=self.train.lr)
+             {"params": ranges, "weight_decay": 0.0}], self.train)
         self._eval_ops: dict[int, object] = {}
 
     def batches(self, epoch: int):
@@ -146,15 +144,12 @@ class LowBit:
 
     def train_step(self, batch: Batch) -> float:
         from gnnbench.tasks import node_loss
+        from gnnbench.training import optimise
 
         self.model.train()
-        self.optimizer.zero_grad()
         out = self.model(self.x, self.ops)
         idx = self.train_idx
-        loss = node_loss(out[idx], self.y[idx], self.dataset.info.multilabel)
-        loss.backward()
-        self.optimizer.step()
-        return float(loss.detach())
+        return optimise(self.optimizer, node_loss(out[idx], self.y[idx], self.dataset.info.multilabel))
 
     def _operators(self, graph):
         from .model import GraphOperators
@@ -164,28 +159,19 @@ class LowBit:
         key = id(graph)
         if key not in self._eval_ops:
             g = graph.to(self.device)
-            self._eval_ops[key] = (g.x, GraphOperators.build(g.edge_index, g.num_nodes, self.model.kind))
+            self._eval_ops[key] = (g.x, GraphOperators.build(self.stack, g.edge_index, g.num_nodes))
         return self._eval_ops[key]
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        import torch
+        from gnnbench.training import predict_splits
 
         self.model.eval()
-        use_int = self.config.integer_inference and self.config.bits < 32
-        out: dict[str, Prediction] = {}
-        cache: dict[int, torch.Tensor] = {}
-        with torch.no_grad():
-            if use_int:
-                from .int8 import IntegerGNN
+        run = self.model
+        if self.config.integer_inference and self.config.bits < 32:
+            from .int8 import IntegerGNN
 
-                engine = IntegerGNN(self.model)
-            for split in splits:
-                graph = self.dataset.graph_for(split)
-                if id(graph) not in cache:
-                    x, ops = self._operators(graph)
-                    cache[id(graph)] = engine(x, ops) if use_int else self.model(x, ops)
-                out[split] = Prediction(scores=cache[id(graph)][self.dataset.split[split].to(self.device)])
-        return out
+            run = IntegerGNN(self.model)
+        return predict_splits(self.dataset, splits, lambda g: run(*self._operators(g)), self.device)
 
     def report(self) -> dict:
         """Facts for the trial's ``extra``: bits, packed model size in bytes, FP32 size in bytes,

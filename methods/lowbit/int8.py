@@ -113,7 +113,7 @@ class IntegerGNN:
                 wq = torch._make_per_channel_quantized_tensor(
                     codes.to(torch.int8), s, torch.zeros_like(s, dtype=torch.long), 0)
                 prep["packed"] = torch.ops.quantized.linear_prepack(wq, None)
-                if layer.kind == "sage":
+                if layer.root:
                     rc, rs = quantize_int(layer.weight_root.detach(), layer.q_wr.alpha.abs(), model.bits,
                                           bool(layer.q_wr.signed))
                     wt = rc.t().contiguous().to(torch.int8)
@@ -164,7 +164,7 @@ class IntegerGNN:
         for i, layer in enumerate(model.layers):
             x_q = x if isinstance(x, tuple) or x.is_quantized else self.quantize_input(x, i)
             h = _fake_(spmm(ops.conv, self.transform(x_q, i)), layer.q_agg).add_(layer.bias)
-            if layer.kind == "sage":
+            if layer.root:
                 h = h.add_(int_linear(x_q, *self.layers[i]["root"]))
             x = h.relu_() if i < n - 1 else h
         was_training = model.training

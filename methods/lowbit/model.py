@@ -6,8 +6,12 @@ Convolution layer ``i`` (``x`` its input, the previous layer's output after σ) 
 
     x̃ = dropout(Q_in(x))                     layer input / previous layer's output
     Z  = x̃ · Q_w(W)ᵀ                          transformed input (weights per output channel)
-    GCN:   H = Q_agg(Â · Q_msg(Z)) + b
-    SAGE:  H = Q_agg(D⁻¹A · Q_msg(x̃ Q_w(W_l)ᵀ)) + x̃ Q_wr(W_r)ᵀ + b
+    H = Q_agg(C · Q_msg(Z)) + b                        one matrix C (GCN: Â)
+    H = Q_agg(C · Q_msg(Z)) + x̃ Q_wr(W_r)ᵀ + b         C and I, a root weight (SAGE: C = D⁻¹A)
+
+with ``C`` the backbone's own convolution matrix (``fixed_convolution`` capability,
+:meth:`gnnbench.backbones.base.GNNStack.conv_matrices`); any backbone whose layers are one fixed
+matrix, or one fixed matrix plus ``I``, is quantized this way.
     output σ(H) for hidden layers (quantized as the next layer's input), H for the last.
 
 With SMP, a model of depth ``L`` is ``min(L, 2)`` such convolution layers (the transform) and
@@ -30,17 +34,35 @@ from torch import Tensor
 
 from .packing import pack, packed_nbytes
 from .quantizer import LearnedQuantizer, qrange, quantize_int
-from .smp import SMPConfig, conv_matrix, smp_solve, spmm
+from .smp import SMPConfig, smp_solve, spmm
 
-__all__ = ["GraphOperators", "PropagationQuantizers", "QuantGNN", "QuantLayer", "model_size_bytes", "packed_weights"]
+__all__ = ["layer_structure", "GraphOperators", "PropagationQuantizers", "QuantGNN", "QuantLayer", "model_size_bytes", "packed_weights"]
+
+
+def layer_structure(stack) -> bool:
+    """Whether the backbone's layers have a root term: their matrices are ``[C]`` (``False``) or
+    ``[I, C]`` in some order (``True``).
+
+    Raises:
+        ValueError: no ``fixed_convolution`` capability, or another set of matrices.
+    """
+    if not stack.has("fixed_convolution"):
+        raise ValueError("lowbit quantizes fixed convolutions; this backbone's layers provide "
+                         f"{', '.join(sorted(stack.capabilities)) or 'none'}; use -b gcn or -b sage")
+    mats = stack.conv_matrices(0, torch.zeros(2, 0, dtype=torch.long), 1)
+    fixed = [m for m in mats if not m.identity]
+    if len(fixed) != 1 or len(mats) - len(fixed) > 1:
+        raise ValueError(f"lowbit quantizes layers of one fixed matrix (plus at most one identity); this "
+                         f"backbone's layers have {len(fixed)} fixed and {len(mats) - len(fixed)} identity matrices")
+    return len(mats) == 2
 
 
 @dataclass
 class GraphOperators:
-    """The sparse matrices one graph needs: the layer's convolution matrix and, for SMP, ``Â``.
+    """The sparse matrices one graph needs: the layers' convolution matrix and, for SMP, ``Â``.
 
     Attributes:
-        conv: ``[N, N]`` CSR, the GCN matrix (``gcn``) or the mean matrix (``sage``).
+        conv: ``[N, N]`` CSR, the backbone's (non-identity) convolution matrix.
         gcn: ``[N, N]`` CSR, the GCN matrix ``Â`` whose Laplacian SMP smooths with.
     """
 
@@ -48,18 +70,19 @@ class GraphOperators:
     gcn: Tensor
 
     @classmethod
-    def build(cls, edge_index: Tensor, num_nodes: int, kind: str) -> GraphOperators:
-        """Build from ``edge_index: [2, E]`` for backbone ``kind`` (``"gcn"`` or ``"sage"``)."""
-        gcn = conv_matrix(edge_index, num_nodes, "gcn")
-        conv = gcn if kind == "gcn" else conv_matrix(edge_index, num_nodes, "mean")
-        return cls(conv=conv, gcn=gcn)
+    def build(cls, stack, edge_index: Tensor, num_nodes: int) -> GraphOperators:
+        """Build from ``edge_index: [2, E]`` with the matrices of ``stack``'s first layer."""
+        from gnnbench.backbones.conv import gcn_matrix
+
+        conv = next(m for m in stack.conv_matrices(0, edge_index, num_nodes) if not m.identity)
+        return cls(conv=conv.to_sparse_csr(), gcn=gcn_matrix(edge_index, num_nodes).to_sparse_csr())
 
 
 class QuantLayer(torch.nn.Module):
-    """One quantization-aware GCN or SAGE-Mean layer (see the module docstring for the equations).
+    """One quantization-aware convolution layer (see the module docstring for the equations).
 
     Args:
-        kind: ``"gcn"`` or ``"sage"``.
+        root: the layer has a root term ``x W_rᵀ`` (SAGE-Mean's ``C = I``).
         in_channels, out_channels: widths.
         bits: 2, 4, 8 or 32 (no quantization).
         last: the network's last convolution layer, whose aggregate (the logits, or ``Z`` of the
@@ -71,17 +94,17 @@ class QuantLayer(torch.nn.Module):
         x: ``[N, in_channels]`` → ``[N, out_channels]`` (before σ).
     """
 
-    def __init__(self, kind: str, in_channels: int, out_channels: int, bits: int, last: bool = False,
+    def __init__(self, root: bool, in_channels: int, out_channels: int, bits: int, last: bool = False,
                  node_ranges: bool = False):
         super().__init__()
-        self.kind, self.bits = kind, bits
+        self.root, self.bits = root, bits
         self.weight = torch.nn.Parameter(torch.empty(out_channels, in_channels))
         self.bias = torch.nn.Parameter(torch.zeros(out_channels))
         self.q_in = LearnedQuantizer(bits, per_node=node_ranges)
         self.q_w = LearnedQuantizer(bits, per_channel=True, channels=out_channels)
         self.q_msg = LearnedQuantizer(bits)
         self.q_agg = LearnedQuantizer(32 if last else bits)
-        if kind == "sage":
+        if root:
             self.weight_root = torch.nn.Parameter(torch.empty(out_channels, in_channels))
             self.q_wr = LearnedQuantizer(bits, per_channel=True, channels=out_channels)
         self._nonzeros: tuple | None = None  # _sparse_input's cache: key, index [2, nnz], values, maxima
@@ -90,13 +113,13 @@ class QuantLayer(torch.nn.Module):
     def reset_parameters(self) -> None:
         torch.nn.init.xavier_uniform_(self.weight)
         torch.nn.init.zeros_(self.bias)
-        if self.kind == "sage":
+        if self.root:
             torch.nn.init.xavier_uniform_(self.weight_root)
 
     def weights(self) -> list[tuple[str, Tensor, LearnedQuantizer]]:
         """``(name, weight [C_out, C_in], its quantizer)`` of every weight matrix."""
         out = [("weight", self.weight, self.q_w)]
-        if self.kind == "sage":
+        if self.root:
             out.append(("weight_root", self.weight_root, self.q_wr))
         return out
 
@@ -141,7 +164,7 @@ class QuantLayer(torch.nn.Module):
             x = F.dropout(self.q_in(x), dropout, self.training)
             z = x @ self.q_w(self.weight).t()
         agg = self.q_agg(spmm(ops.conv, self.q_msg(z)))
-        if self.kind == "gcn":
+        if not self.root:
             return agg + self.bias
         root = (self._sparse_linear(*sparse, self.q_wr(self.weight_root), x.size(0)) if sparse is not None
                 else x @ self.q_wr(self.weight_root).t())
@@ -161,7 +184,7 @@ class QuantGNN(torch.nn.Module):
     """Convolution layers ``x ← σ(layer_i(x))`` (no σ after the last), then SMP layers if any.
 
     Args:
-        kind: ``"gcn"`` or ``"sage"``.
+        root: every layer has a root term (:func:`layer_structure`).
         channels: ``(in, out)`` of each convolution layer
             (:func:`gnnbench.backbones.base.layer_channels`).
         bits: 2, 4, 8 or 32.
@@ -176,22 +199,20 @@ class QuantGNN(torch.nn.Module):
             (detached), ``None`` otherwise.
 
     Raises:
-        ValueError: unknown ``kind``, or ``smp_layers > 0`` without ``smp``.
+        ValueError: ``smp_layers > 0`` without ``smp``.
 
     Shapes:
         x: ``[N, in]`` → logits ``[N, out]``; ``ops`` built for the same ``N``.
     """
 
-    def __init__(self, kind: str, channels: list[tuple[int, int]], bits: int, dropout: float,
+    def __init__(self, root: bool, channels: list[tuple[int, int]], bits: int, dropout: float,
                  smp: SMPConfig | None = None, smp_layers: int = 0, node_ranges: bool = False):
         super().__init__()
-        if kind not in ("gcn", "sage"):
-            raise ValueError(f"kind={kind!r} is not supported by lowbit; choose 'gcn' or 'sage'")
         if smp_layers and smp is None:
             raise ValueError(f"smp_layers={smp_layers} needs SMP constants; pass smp=SMPConfig() or smp_layers=0")
-        self.kind, self.bits, self.dropout, self.smp = kind, bits, dropout, smp
+        self.root, self.bits, self.dropout, self.smp = root, bits, dropout, smp
         self.layers = torch.nn.ModuleList(
-            QuantLayer(kind, i, o, bits, last=k == len(channels) - 1, node_ranges=node_ranges and k == 0)
+            QuantLayer(root, i, o, bits, last=k == len(channels) - 1, node_ranges=node_ranges and k == 0)
             for k, (i, o) in enumerate(channels))
         self.propagation = torch.nn.ModuleList(PropagationQuantizers(bits) for _ in range(smp_layers))
         self.residuals: Tensor | None = None

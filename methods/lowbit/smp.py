@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["SMPConfig", "conv_matrix", "dirichlet_energy", "smoothness", "smp_solve", "smp_step"]
+__all__ = ["SMPConfig", "dirichlet_energy", "smoothness", "smp_solve", "smp_step"]
 
 Quant = Callable[[Tensor], Tensor] | None
 
@@ -82,44 +82,6 @@ class SMPConfig:
         return self.lam if self.mu_max is None else self.mu_max
 
 
-def conv_matrix(edge_index: Tensor, num_nodes: int, kind: str = "gcn") -> Tensor:
-    """A sparse CSR convolution matrix ``[N_dst, N_src]`` (rows receive, columns send).
-
-    Args:
-        edge_index: ``[2, E]`` int64, messages flow ``edge_index[0] → edge_index[1]``.
-        num_nodes: ``N``.
-        kind: ``"gcn"`` for ``D̂^{-1/2}(A + I)D̂^{-1/2}`` (Kipf & Welling 2017, Eq. 2; existing
-            self-loops replaced by one of weight 1), ``"mean"`` for the row-normalised ``D^{-1}A``
-            of SAGE-Mean (Hamilton et al. 2017; no self-loops; rows without neighbours are 0).
-
-    Raises:
-        ValueError: unknown ``kind``.
-    """
-    src, dst = edge_index[0], edge_index[1]
-    if kind == "gcn":
-        keep = src != dst
-        loop = torch.arange(num_nodes, device=edge_index.device)
-        src, dst = torch.cat([src[keep], loop]), torch.cat([dst[keep], loop])
-        deg = torch.zeros(num_nodes, device=edge_index.device).index_add_(
-            0, dst, torch.ones(dst.numel(), device=edge_index.device))
-        dinv = deg.pow(-0.5)
-        val = dinv[src] * dinv[dst]
-    elif kind == "mean":
-        deg = torch.zeros(num_nodes, device=edge_index.device).index_add_(
-            0, dst, torch.ones(dst.numel(), device=edge_index.device))
-        val = 1.0 / deg[dst]
-    else:
-        raise ValueError(f"kind={kind!r} is not a convolution matrix; choose 'gcn' or 'mean'")
-    order = torch.argsort(dst * num_nodes + src)
-    src, dst, val = src[order], dst[order], val[order]
-    crow = torch.zeros(num_nodes + 1, dtype=torch.long, device=edge_index.device)
-    crow[1:] = torch.cumsum(torch.bincount(dst, minlength=num_nodes), 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.sparse_csr_tensor(crow, src, val.float(), (num_nodes, num_nodes),
-                                       check_invariants=False)
-
-
 def spmm(adj: Tensor, x: Tensor) -> Tensor:
     """``adj @ x`` for a sparse ``adj: [N_dst, N_src]`` and dense ``x: [N_src, D]`` → ``[N_dst, D]``."""
     with warnings.catch_warnings():
@@ -144,7 +106,7 @@ def smp_step(h: Tensor, z: Tensor, adj: Tensor, s_ref: Tensor, mu: Tensor, cfg: 
     Args:
         h: ``[N, C]`` the previous layer's embeddings ``H_k``.
         z: ``[N, C]`` the transformed input ``Z`` (the anchor of the fidelity term).
-        adj: the GCN matrix ``Â`` (:func:`conv_matrix`, ``kind="gcn"``), sparse ``[N, N]``.
+        adj: the GCN matrix ``Â`` (:func:`gnnbench.backbones.conv.gcn_matrix`, as CSR), sparse ``[N, N]``.
         s_ref: scalar ``S(Z)`` (treated as a constant).
         mu: scalar multiplier ``μ_k`` (detached).
         cfg: the constants.

@@ -4,9 +4,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gnnbench.backbones.conv import ConvMatrix
+
 from .csr import build_csc
 
-__all__ = ["layerwise_inference"]
+__all__ = ["layerwise_inference", "layerwise_predict"]
+
+
+def _block(csc, weight: Tensor, dst: Tensor):
+    """The in-entries of ``dst`` in one matrix: ``(global sources, local destination slot, weights)``."""
+    pos, slot = csc.in_edges(dst)
+    return csc.src[pos], slot, weight[csc.perm[pos]]
 
 
 @torch.no_grad()
@@ -17,11 +25,15 @@ def layerwise_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -
     Every node's layer-``i`` output is computed once and stored (on ``x``'s device), so the cost
     is ``L`` passes over the edges instead of the ``fanout^L`` growth of per-node computation
     graphs (Hamilton et al. 2017, App. A; PyG's ``SAGE.inference``, OGB's examples).  Only one
-    batch's sources and edges are on the model's device at a time.  The result equals
+    batch's sources and entries are on the model's device at a time.  A backbone with the
+    ``fixed_convolution`` capability runs each batch with the rows of its whole-graph matrices
+    (``stack.weighted_layer``: GCN keeps the whole graph's normalisation); otherwise the layer
+    runs on the bipartite block (``bipartite`` capability: GAT, whose explicit self-loops are
+    dropped from the blocks because the layer adds one per destination, as on the whole graph).  The result equals
     ``stack(x, edge_index)`` in eval mode up to float rounding.  The caller sets ``stack.eval()``.
 
     Args:
-        stack: a :class:`~gnnbench.backbones.base.GNNStack` (``kind`` gcn, sage or gat).
+        stack: a :class:`~gnnbench.backbones.base.GNNStack`.
         x: ``[N, F]`` node features (CPU or device).
         edge_index: ``[2, E]`` source → destination.
         batch_size: destination nodes per mini-batch (≥ 1).
@@ -30,37 +42,57 @@ def layerwise_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -
         ``[N, out_channels]`` on ``x``'s device.
 
     Raises:
-        ValueError: ``batch_size < 1``.
+        ValueError: ``batch_size < 1``, or a backbone with neither capability.
     """
-    from .propagate import weighted_layer
-
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1 destination nodes per batch")
+    fixed = stack.has("fixed_convolution")
+    if not fixed and not stack.has("bipartite"):
+        raise ValueError("layer-wise inference needs a backbone with fixed_convolution or bipartite layers")
     device = next(stack.parameters()).device
     n = x.size(0)
-    weights = None
-    if stack.kind == "gcn":
-        from torch_geometric.nn.conv.gcn_conv import gcn_norm
-
-        # the whole graph's normalisation, self-loops included, exactly as GCNConv computes it
-        ei, w = gcn_norm(edge_index.cpu(), None, n, add_self_loops=True)
-        csc = build_csc(ei, n)
-        weights = w[csc.perm]
-    else:
-        csc = build_csc(edge_index, n)
+    edge_index = edge_index.cpu()
+    plain = None
+    if not fixed:
+        if stack.has("attention"):  # the layer adds one loop per destination: explicit ones go (GATConv)
+            edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+        plain = build_csc(edge_index, n)
     for i in range(stack.num_layers):
+        mats = stack.conv_matrices(i, edge_index, n) if fixed else []
+        cscs = [(build_csc(torch.stack([m.src, m.dst]), n), m.weight) for m in mats]
         outs = []
         for start in range(0, n, batch_size):  # a loop over batches, vectorised within
             dst = torch.arange(start, min(start + batch_size, n))
-            pos, slot = csc.in_edges(dst)
-            src, inv = torch.unique(csc.src[pos], return_inverse=True)
-            nodes = torch.cat([dst, src])  # destinations first (GAT adds their self-loops)
-            ei = torch.stack([inv + dst.numel(), slot]).to(device)
-            h = x[nodes.to(x.device)].to(device)
-            if weights is not None:
-                out = weighted_layer(stack, i, h, ei, weights[pos].to(device), None, dst.numel())
+            if fixed:
+                blocks = [_block(c, w, dst) for c, w in cscs]
+                src, inv = torch.unique(torch.cat([b[0] for b in blocks]), return_inverse=True)
+                nodes = torch.cat([dst, src])  # destinations first
+                h = x[nodes.to(x.device)].to(device)
+                local, k = [], 0
+                for (s, slot, w), m in zip(blocks, mats):
+                    j = inv[k:k + s.numel()] + dst.numel()
+                    k += s.numel()
+                    local.append(ConvMatrix(j.to(device), slot.to(device), w.to(device),
+                                            torch.full_like(j, -1).to(device), nodes.numel(), m.identity))
+                out = stack.weighted_layer(i, h, local, dst.numel())
             else:
+                pos, slot = plain.in_edges(dst)
+                src, inv = torch.unique(plain.src[pos], return_inverse=True)
+                nodes = torch.cat([dst, src])  # destinations first (GAT adds their self-loops)
+                ei = torch.stack([inv + dst.numel(), slot]).to(device)
+                h = x[nodes.to(x.device)].to(device)
                 out = stack.layer(i, (h, h[:dst.numel()]), ei)
             outs.append(out.to(x.device))
         x = torch.cat(outs)
     return x
+
+
+def layerwise_predict(model, stack, dataset, splits, device, batch_size: int):
+    """:func:`gnnbench.training.predict_splits` with :func:`layerwise_inference` as the embedding:
+    the evaluation of the sampling baselines (the caller's ``model`` is put in eval mode)."""
+    from gnnbench.training import predict_splits
+
+    model.eval()
+    return predict_splits(
+        dataset, splits, lambda g: layerwise_inference(stack, g.x, g.edge_index, batch_size).to(device),
+        device, getattr(model, "predictor", None))

@@ -7,29 +7,37 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["partition", "parts_to_nodes"]
+__all__ = ["partition", "parts_to_nodes", "metis_csr"]
+
+
+def metis_csr(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+    """The CSR adjacency METIS partitions: symmetrised, self-loops and duplicates dropped.
+
+    Returns:
+        ``(xadj [N + 1], adjncy [2·E'])`` int64, the neighbours of ``v`` being
+        ``adjncy[xadj[v]:xadj[v + 1]]`` in increasing order.
+    """
+    ei = edge_index.to(torch.long).cpu()
+    ei = ei[:, ei[0] != ei[1]]
+    ei = torch.cat([ei, ei.flip(0)], 1)  # METIS needs a symmetric graph without self-loops
+    key = torch.unique(ei[0] * num_nodes + ei[1])
+    src, dst = key // num_nodes, key % num_nodes
+    xadj = torch.zeros(num_nodes + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(src, minlength=num_nodes), 0, out=xadj[1:])
+    return xadj, dst
 
 
 def _metis(edge_index: Tensor, num_nodes: int, num_parts: int, seed: int) -> Tensor:
     import numpy as np
     import pymetis
 
-    ei = edge_index.to(torch.long).cpu()
-    mask = ei[0] != ei[1]
-    ei = ei[:, mask]
-    ei = torch.cat([ei, ei.flip(0)], 1)  # METIS needs a symmetric graph without self-loops
-    ei = torch.unique(ei[0] * num_nodes + ei[1])
-    src, dst = ei // num_nodes, ei % num_nodes
-    xadj = torch.zeros(num_nodes + 1, dtype=torch.long)
-    torch.cumsum(torch.bincount(src, minlength=num_nodes), 0, out=xadj[1:])
+    xadj, adjncy = metis_csr(edge_index, num_nodes)
+    xadj, adjncy = xadj.numpy().astype(np.int64), adjncy.numpy().astype(np.int64)
     opts = pymetis.Options(seed=seed)
-    adjacency = pymetis.CSRAdjacency(xadj.numpy().astype(np.int64), dst.numpy().astype(np.int64)) \
-        if hasattr(pymetis, "CSRAdjacency") else None
-    if adjacency is not None:
-        _, membership = pymetis.part_graph(num_parts, adjacency, options=opts)
+    if hasattr(pymetis, "CSRAdjacency"):
+        _, membership = pymetis.part_graph(num_parts, pymetis.CSRAdjacency(xadj, adjncy), options=opts)
     else:  # older pymetis
-        _, membership = pymetis.part_graph(num_parts, xadj=xadj.numpy().astype(np.int64),
-                                           adjncy=dst.numpy().astype(np.int64), options=opts)
+        _, membership = pymetis.part_graph(num_parts, xadj=xadj, adjncy=adjncy, options=opts)
     return torch.as_tensor(np.asarray(membership), dtype=torch.long)
 
 

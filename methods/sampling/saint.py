@@ -17,7 +17,7 @@ from torch import Tensor
 from .csr import CSC, build_csc
 from .subgraph import InducedSubgraphSampler
 
-__all__ = ["random_walk", "RandomWalkSampler", "SaintNorm", "estimate_saint_norm", "saint_aggregate"]
+__all__ = ["random_walk", "RandomWalkSampler", "SaintNorm", "estimate_saint_norm"]
 
 
 def random_walk(csc: CSC, roots: Tensor, walk_length: int,
@@ -114,14 +114,3 @@ def estimate_saint_norm(sampler: InducedSubgraphSampler, roots_from: Tensor, num
     node_norm = (num_samples / (node_count.clamp(min=1).double() * n)).float()
     node_norm = torch.where(node_count > 0, node_norm, torch.zeros_like(node_norm))
     return SaintNorm(node_norm, edge_norm, num_samples, total_nodes / num_samples, total_edges / num_samples)
-
-
-def saint_aggregate(x: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_dst: int) -> Tensor:
-    """``ζ_v = Σ_{(u,v)} weight_{u,v} x_u``: the normalised aggregation of Eq. (3), with
-    ``weight = Ã_{v,u} / α_{u,v}``.
-
-    Shapes:
-        x: ``[N_sub, F]``; row, col, weight: ``[M]`` (source, destination, weight) → ``[num_dst, F]``.
-    """
-    out = x.new_zeros(num_dst, x.size(1))
-    return out.index_add_(0, col, x[row] * weight.unsqueeze(1).to(x.dtype))

@@ -7,7 +7,7 @@ from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
 
 from .csr import CSC, build_csc
 
-__all__ = ["induced_subgraph", "InducedSubgraphSampler"]
+__all__ = ["induced_subgraph", "InducedSubgraphSampler", "subgraph_batch", "subgraph_step"]
 
 
 def induced_subgraph(csc: CSC, nodes: Tensor, local: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -64,3 +64,36 @@ class InducedSubgraphSampler(BaseSampler):
     def sample_from_edges(self, index, neg_sampling=None) -> SamplerOutput:
         raise NotImplementedError(f"{type(self).__name__} samples subgraphs from nodes; for link "
                                   "prediction the subgraph's own edges are the positives")
+
+
+def subgraph_batch(data):
+    """A :class:`~gnnbench.types.Batch` of a collated subgraph (PyG ``Data`` with ``n_id``,
+    ``e_id``): its nodes and edges."""
+    from gnnbench.types import Batch
+
+    return Batch(data=data, num_nodes=int(data.num_nodes), num_messages=int(data.edge_index.size(1)))
+
+
+def subgraph_step(model, optimizer, h: Tensor, data, link: bool, train_mask: Tensor, multilabel: bool,
+                  node_weight: Tensor | None = None) -> float:
+    """One optimiser step of a subgraph method (Cluster-GCN, GraphSAINT) from the outputs
+    ``h: [B, D]`` of the model on subgraph ``data``.
+
+    Link prediction: the subgraph's edges are the positives, as many random pairs of its nodes
+    the negatives (:func:`gnnbench.tasks.pair_loss`).  Node tasks: the loss over the subgraph's
+    training nodes (``train_mask: [N]`` global), weighted by ``node_weight: [N]`` when given
+    (GraphSAINT's ``1 / λ_v``).  A subgraph without a training node (or edge) takes no step
+    (:func:`gnnbench.training.no_step`).
+    """
+    from gnnbench.tasks import node_loss, pair_loss
+    from gnnbench.training import no_step, optimise
+
+    if link:
+        if data.edge_index.size(1) == 0:
+            return no_step()
+        return optimise(optimizer, pair_loss(model.predictor, h, data.edge_index))
+    mask = train_mask[data.n_id]
+    if not bool(mask.any()):
+        return no_step()
+    weight = None if node_weight is None else node_weight[data.n_id[mask]]
+    return optimise(optimizer, node_loss(h[mask], data.y[mask], multilabel, weight))

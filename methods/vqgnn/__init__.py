@@ -34,14 +34,18 @@ class VQGNN:
     passes ``M`` messages on average (one batch may pass more when its nodes have high degrees;
     cluster batches vary in size).
 
-    Backbones gcn, sage, gat; transductive and inductive node classification and link prediction.
+    Any backbone whose layers provide a fixed convolution matrix (gcn, sage, a third party's) or
+    GAT-style attention (gat); the matrices are the backbone's (:func:`.batching.conv_graph`).
+    Transductive and inductive node classification and link prediction.  A batch without a
+    training node (or positive edge) takes no optimiser step but still refreshes the codebooks
+    (:mod:`gnnbench.training`); batch norm normalises by the statistics of the ``b`` batch nodes.
     """
 
     description: ClassVar[str] = ("VQ-GNN (Ding et al. 2021): mini-batches with out-of-batch messages "
                                   "through feature/gradient codewords")
-    supported_backbones: ClassVar[frozenset[str] | None] = frozenset({"gcn", "sage", "gat"})
+    supported_backbones: ClassVar[frozenset[str] | None] = None
+    backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution", "attention"})
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
-    unsupported_reasons: ClassVar[dict[str, str]] = {}
 
     class Config(BaseModel):
         """Options of ``vqgnn``.
@@ -127,7 +131,8 @@ class VQGNN:
     def setup(self, dataset, device) -> None:
         import torch
 
-        from gnnbench.tasks import build_model
+        from gnnbench.methods.sampling import partition
+        from gnnbench.training import build_model, build_optimizer, encoder_of
 
         from .batching import conv_graph, epoch_batches
         from .model import VQModel
@@ -139,19 +144,16 @@ class VQGNN:
         self.x = g.x.to(device)
         self.y = g.y.to(device) if g.y is not None else None
         base = build_model(self.backbone, dataset)
-        kind = base.kind if hasattr(base, "kind") else base.encoder.kind
-        self.kind = kind
-        self.cg = conv_graph(g.edge_index.to(device), self.n, kind)
+        self.cg = conv_graph(encoder_of(base), g.edge_index.to(device), self.n)
         self.batch_size = self._batch_size(self.n, int(self.cg.src.numel()))
         if c.batching == "cluster":
             self.num_parts = min(self.n, c.parts_per_batch * math.ceil(self.n / self.batch_size))
-            self.part = _partition(g.edge_index, self.n, self.num_parts, self.cache_dir).to(device)
+            self.part = partition(g.edge_index, self.n, self.num_parts, self.cache_dir).to(device)
         self.gen = torch.Generator().manual_seed(int(torch.initial_seed()) % (2 ** 63))
         self.model = VQModel(base, self.n, c.num_codewords, c.group_size, c.decay, c.whitening).to(device)
         self.model.initialise(self.x, g.edge_index.to(device), self.batch_size / self.n, c.kmeans_iters,
                               torch.Generator().manual_seed(0))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.train.lr,
-                                          weight_decay=self.train.weight_decay)
+        self.optimizer = build_optimizer(self.model.parameters(), self.train)
         if self.task == Task.LINK:
             self.train_mask = None
         else:
@@ -182,68 +184,49 @@ class VQGNN:
             yield Batch(data=nb, num_nodes=int(nb.nodes.numel()), num_messages=nb.num_messages)
 
     def train_step(self, batch: Batch) -> float:
-        from gnnbench.tasks import link_loss, node_loss
+        from gnnbench.tasks import node_loss, pair_loss
+        from gnnbench.training import no_step, optimise
 
         nb = batch.data
         model = self.model
         model.train()
-        self.optimizer.zero_grad()
         out = model.forward_batch(self.x[nb.nodes], nb, self.config.grad_scale,
                                   use_blue=bool(nb.blue), record=True)
+        loss = None
         if self.task == Task.LINK:
             pos, neg = nb.extra["pos"], nb.extra["neg"]
-            if pos.size(1) == 0:
-                loss = out.sum() * 0.0
-            else:
-                pred = model.base.predictor
-                loss = link_loss(pred(out[pos[0]], out[pos[1]]), pred(out[neg[0]], out[neg[1]]))
+            if pos.size(1):
+                loss = pair_loss(model.base.predictor, out, pos, neg)
         else:
             local = self.train_mask[nb.nodes].nonzero().view(-1)
-            if local.numel() == 0:
-                loss = out.sum() * 0.0
-            else:
+            if local.numel():
                 loss = node_loss(out[local], self.y[nb.nodes[local]], self.dataset.info.multilabel)
-        loss.backward()
-        self.optimizer.step()
-        model.update_codebooks(nb.nodes)
-        return float(loss.detach())
+        value = no_step() if loss is None else optimise(self.optimizer, loss)
+        model.update_codebooks(nb.nodes)  # zero gradients when no step was taken
+        return value
 
     # ------------------------------------------------------------------ inference
     def _embed(self, graph):
         import torch
+
+        from gnnbench.training import encoder_of
 
         from .batching import conv_graph, epoch_batches
 
         if graph is self.dataset.graph:
             return self.model.infer(self.x, self.infer_batches)
         n = int(graph.num_nodes)
-        cg = conv_graph(graph.edge_index.to(self.device), n, self.kind)
+        cg = conv_graph(encoder_of(self.model.base), graph.edge_index.to(self.device), n)
         ib = self.config.infer_batch_size or self.batch_size
         nodes = list(torch.randperm(n, generator=torch.Generator().manual_seed(1)).split(ib))
         return self.model.infer(graph.x.to(self.device), epoch_batches(cg, nodes), assign_unseen=True)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        import torch
-
-        from gnnbench.tasks import score_edges
+        from gnnbench.training import predict_splits
 
         self.model.eval()
-        out: dict[str, Prediction] = {}
-        cache: dict[int, torch.Tensor] = {}
-        with torch.no_grad():
-            for split in splits:
-                graph = self.dataset.graph_for(split)
-                if id(graph) not in cache:
-                    cache[id(graph)] = self._embed(graph)
-                h = cache[id(graph)]
-                if self.task == Task.LINK:
-                    edges = self.dataset.edge_split[split]
-                    pred = self.model.base.predictor
-                    out[split] = Prediction(pos=score_edges(pred, h, edges["edge"].to(self.device)),
-                                            neg=score_edges(pred, h, edges["edge_neg"].to(self.device)))
-                else:
-                    out[split] = Prediction(scores=h[self.dataset.split[split].to(self.device)])
-        return out
+        return predict_splits(self.dataset, splits, self._embed, self.device,
+                              getattr(self.model.base, "predictor", None))
 
     def report(self) -> dict:
         """Facts of the trial: batch size, codewords, groups per layer, codebook bytes."""
@@ -251,24 +234,3 @@ class VQGNN:
         return {"batch_size": self.batch_size, "num_codewords": self.config.num_codewords,
                 "groups_per_layer": [b.groups for b in books],
                 "codebook_bytes": int(sum(t.numel() * t.element_size() for t in books.buffers()))}
-
-
-def _partition(edge_index, num_nodes: int, num_parts: int, cache_dir):
-    """METIS part ids ``[n]``: the sampling baselines' cached :func:`partition` when present,
-    else ``pymetis`` directly."""
-    try:
-        from gnnbench.methods.sampling.partition import partition
-    except ImportError:  # pragma: no cover - the sampling package is absent
-        partition = None
-    if partition is not None:
-        return partition(edge_index, num_nodes, num_parts, cache_dir)
-    import numpy as np
-    import pymetis
-    import torch
-
-    ei = edge_index[:, edge_index[0] != edge_index[1]].cpu()
-    ei = torch.unique(torch.cat([ei, ei.flip(0)], 1), dim=1)
-    xadj = torch.zeros(num_nodes + 1, dtype=torch.long)
-    torch.cumsum(torch.bincount(ei[0], minlength=num_nodes), 0, out=xadj[1:])
-    _, member = pymetis.part_graph(num_parts, xadj=xadj.numpy(), adjncy=ei[1].numpy().astype(np.int64))
-    return torch.as_tensor(np.asarray(member), dtype=torch.long)

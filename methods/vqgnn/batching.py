@@ -22,43 +22,51 @@ __all__ = ["ConvGraph", "conv_graph", "NodeBatch", "epoch_batches", "random_node
 
 @dataclass
 class ConvGraph:
-    """The non-zeros of one backbone's convolution matrix ``C`` (Eq. (1)) on the whole graph.
+    """The non-zeros of a backbone's convolution matrices ``C⁽ˢ⁾`` (Eq. (1)) on the whole graph,
+    as the backbone provides them (:meth:`~gnnbench.backbones.base.GNNStack.conv_matrices`, or
+    the support ``A + I`` of a learnable convolution), all supports in one list.
 
     Shapes:
-        src, dst: ``[E']`` int64, the message ``src → dst`` is ``C[dst, src]``.
-        weight: ``[E']`` float: GCN ``d̂_dst^{-1/2} d̂_src^{-1/2}`` (self-loops added),
-        SAGE-Mean ``1 / deg_dst``, GAT 1 (the fixed mask of Eq. (2), self-loops added).
+        src, dst: ``[E']`` int64, the message ``src → dst`` is ``C⁽ˢ⁾[dst, src]``.
+        weight: ``[E']`` float (1 on a learnable convolution's support: the attention weighs).
+        support: ``[E']`` int64, the matrix ``s`` of each entry (``0 ≤ s < num_supports``).
     """
 
     src: Tensor
     dst: Tensor
     weight: Tensor
     num_nodes: int
+    support: Tensor | None = None
+    num_supports: int = 1
+
+    def __post_init__(self) -> None:
+        if self.support is None:
+            self.support = torch.zeros_like(self.src)
 
 
-def conv_graph(edge_index: Tensor, num_nodes: int, kind: str) -> ConvGraph:
-    """The convolution matrix of ``kind`` (``"gcn"``, ``"sage"``, ``"gat"``) as PyG's GCNConv,
-    SAGEConv(aggr="mean") and GATConv build it.
+def conv_graph(stack, edge_index: Tensor, num_nodes: int) -> ConvGraph:
+    """The convolution matrices of ``stack`` (a :class:`~gnnbench.backbones.base.GNNStack`) on a
+    graph: those of its ``fixed_convolution`` layers, or the ``A + I`` support of its attention.
 
     Raises:
-        ValueError: unknown ``kind``.
+        ValueError: the backbone has neither capability, or its layers' matrices differ (VQ-GNN
+            splits one set of matrices among the batches of every layer).
     """
-    src, dst = edge_index[0].long(), edge_index[1].long()
-    if kind in ("gcn", "gat"):
-        keep = src != dst
-        loop = torch.arange(num_nodes, device=src.device)
-        src, dst = torch.cat([src[keep], loop]), torch.cat([dst[keep], loop])
-    elif kind != "sage":
-        raise ValueError(f"unknown convolution kind '{kind}'; choices: gcn, sage, gat")
-    deg = torch.bincount(dst, minlength=num_nodes).float()
-    if kind == "gcn":
-        dinv = deg.clamp_min(1).rsqrt()
-        weight = dinv[src] * dinv[dst]
-    elif kind == "sage":
-        weight = 1.0 / deg.clamp_min(1)[dst]
+    if stack.has("fixed_convolution"):
+        mats = stack.conv_matrices(0, edge_index, num_nodes)
+        for i in range(1, stack.num_layers):
+            other = stack.conv_matrices(i, edge_index, num_nodes)
+            if len(other) != len(mats) or any(not torch.equal(a.weight, b.weight) or not torch.equal(a.src, b.src)
+                                              for a, b in zip(mats, other)):
+                raise ValueError(f"layer {i} of this backbone has other convolution matrices than layer 0; "
+                                 "vqgnn needs the same matrices at every layer")
+    elif stack.has("attention"):
+        mats = [stack.attention_support(0, edge_index, num_nodes)]
     else:
-        weight = torch.ones_like(src, dtype=torch.float)
-    return ConvGraph(src, dst, weight, num_nodes)
+        raise ValueError("vqgnn needs a backbone with fixed_convolution or attention layers")
+    support = torch.cat([torch.full_like(m.src, s) for s, m in enumerate(mats)])
+    return ConvGraph(torch.cat([m.src for m in mats]), torch.cat([m.dst for m in mats]),
+                     torch.cat([m.weight for m in mats]).float(), num_nodes, support, len(mats))
 
 
 @dataclass
@@ -66,7 +74,8 @@ class NodeBatch:
     """One batch: its nodes and its green, red and blue messages (global ids where out-of-batch).
 
     Shapes:
-        nodes: ``[b]`` global ids; in_src, in_dst: ``[E_in]`` local ids, in_w: ``[E_in]``.
+        nodes: ``[b]`` global ids; in_src, in_dst: ``[E_in]`` local ids, in_w: ``[E_in]``;
+        in_s, out_s, bw_s: the matrix ``s`` of each green, red and blue message.
         out_dst: ``[E_out]`` local receiver, out_src: ``[E_out]`` global sender, out_w.
         out_nodes: ``[U_out]`` the distinct out-of-batch senders; out_inv: ``[E_out]`` the
         position of each red message's sender in ``out_nodes``.
@@ -88,6 +97,9 @@ class NodeBatch:
     bw_src: Tensor
     bw_dst: Tensor
     bw_w: Tensor
+    in_s: Tensor | None = None
+    out_s: Tensor | None = None
+    bw_s: Tensor | None = None
     out_nodes: Tensor | None = None
     out_inv: Tensor | None = None
     bw_nodes: Tensor | None = None
@@ -97,6 +109,9 @@ class NodeBatch:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name, like in (("in_s", self.in_src), ("out_s", self.out_src), ("bw_s", self.bw_src)):
+            if getattr(self, name) is None:
+                setattr(self, name, torch.zeros_like(like))
         if self.out_nodes is None:
             self.out_nodes, self.out_inv = torch.unique(self.out_src, return_inverse=True)
         if self.bw_nodes is None:
@@ -156,5 +171,6 @@ def epoch_batches(cg: ConvGraph, batches: list[Tensor]) -> list[NodeBatch]:
             nodes=nodes.to(dev),
             in_src=local[cg.src[ei]], in_dst=local[cg.dst[ei]], in_w=cg.weight[ei],
             out_dst=local[cg.dst[eo]], out_src=cg.src[eo], out_w=cg.weight[eo],
-            bw_src=local[cg.src[eb]], bw_dst=cg.dst[eb], bw_w=cg.weight[eb]))
+            bw_src=local[cg.src[eb]], bw_dst=cg.dst[eb], bw_w=cg.weight[eb],
+            in_s=cg.support[ei], out_s=cg.support[eo], bw_s=cg.support[eb]))
     return out

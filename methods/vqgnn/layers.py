@@ -2,10 +2,11 @@
 
 For a batch ``B`` and layer ``l`` with input ``X_B`` (``[b, f_l]``) the layer computes::
 
-    Ĥ_B = Σ_s (C_in X_B + C̃_out X̃) W⁽ˢ⁾ (+ bias, + root term)        Eq. (6)
+    Ĥ_B = Σ_s (C⁽ˢ⁾_in X_B + C̃⁽ˢ⁾_out X̃) W⁽ˢ⁾ + b                   Eq. (6)
 
-reusing the weights of the backbone's PyG convolution (``GCNConv.lin``, ``SAGEConv.lin_l/lin_r``,
-``GATConv.lin/att_src/att_dst``).  Autograd differentiates the green and red messages; the blue
+with the matrices and weights the backbone provides (``conv_matrices`` / ``conv_weights`` of
+the ``fixed_convolution`` capability: GCN's one matrix, SAGE-Mean's ``I`` and ``D⁻¹A``, any
+third-party fixed convolution) or, for a learnable convolution, its ``attention`` parameters.  Autograd differentiates the green and red messages; the blue
 messages of Eq. (7), ``(C̃ᵀ)_out G̃ Wᵀ``, are added to the gradient reaching ``X_B`` by
 :class:`_AddGrad`, with ``W`` detached, so that the weight gradient comes from the batch only.
 
@@ -72,20 +73,10 @@ def _project_senders(book: Codebook, red: Tensor, W: Tensor, senders: Tensor | N
     return _matmul_t(book.reconstruct(red), W)
 
 
-def aux_dim(conv, kind: str) -> int:
-    """Auxiliary gradient-side columns of a layer's codebook: ``2H`` for GAT (lse and g·o per head)."""
-    return 2 * conv.heads if kind == "gat" else 0
-
-
-def _weight(conv, kind: str) -> Tensor:
-    """The neighbour weight ``W`` (``[f_out', f_in]``) of a PyG convolution."""
-    if kind == "gcn":
-        return conv.lin.weight
-    if kind == "sage":
-        return conv.lin_l.weight
-    if getattr(conv, "lin", None) is None:
-        raise ValueError("GATConv with separate source/target weights is not supported by vqgnn")
-    return conv.lin.weight
+def aux_dim(stack, i: int) -> int:
+    """Auxiliary gradient-side columns of layer ``i``'s codebook: ``2H`` for attention (lse and
+    g·o per head), 0 for fixed convolutions."""
+    return 0 if stack.has("fixed_convolution") else 2 * stack.attention(i).heads
 
 
 def _scatter_sum(src: Tensor, index: Tensor, size: int) -> Tensor:
@@ -93,55 +84,55 @@ def _scatter_sum(src: Tensor, index: Tensor, size: int) -> Tensor:
     return out.index_add_(0, index, src)
 
 
-def _blue_linear(book: Codebook, batch, blue: Tensor, W: Tensor, b: int, width: int) -> Tensor:
-    """``(C̃ᵀ)_out G̃ Wᵀ`` of Eq. (7) for fixed convolutions: ``[b, f_in]``.
+def _stacked_weights(stack, i: int) -> tuple[Tensor, int]:
+    """``[W⁽¹⁾ᵀ; …; W⁽ˢ⁾ᵀ]`` stacked ``[S·f', f]`` (one product serves every matrix) and ``S``."""
+    ws = stack.conv_weights(i)
+    return (ws[0] if len(ws) == 1 else torch.cat(ws)), len(ws)
 
-    ``blue: [P, U_bw]`` codeword tuples of the batch's distinct out-of-batch receivers."""
+
+def _blue_linear(book: Codebook, batch, blue: Tensor, W: Tensor, S: int, b: int, width: int) -> Tensor:
+    """``Σ_s (C̃⁽ˢ⁾ᵀ)_out G̃ W⁽ˢ⁾ᵀ`` of Eq. (7) for fixed convolutions: ``[b, f_in]``.
+
+    ``blue: [P, U_bw]`` codeword tuples of the batch's distinct out-of-batch receivers;
+    ``W: [S·f', f]`` the stacked weights."""
     rows = book.reconstruct_grad(blue)[:, :width]
-    agg = _scatter_sum(rows[batch.bw_inv] * batch.bw_w[:, None], batch.bw_src, b)
-    return agg @ W.detach()
+    agg = _scatter_sum(rows[batch.bw_inv] * batch.bw_w[:, None], batch.bw_src * S + batch.bw_s, b * S)
+    return agg.view(b, S * width) @ W.detach()
 
 
-def _linear_forward(conv, kind: str, x: Tensor, batch, red: Tensor, book: Codebook,
+def _linear_forward(stack, i: int, x: Tensor, batch, red: Tensor, book: Codebook,
                     senders: Tensor | None = None) -> Tensor:
-    W = _weight(conv, kind)
-    root = kind == "sage" and conv.root_weight
-    if root:  # one product for the neighbour and the root weights (one sparse conversion of x)
-        xw, xr = _matmul_t(x, torch.cat([W, conv.lin_r.weight])).split([W.size(0), conv.lin_r.weight.size(0)], 1)
-    else:
-        xw = _matmul_t(x, W)
-    msg = _scatter_sum(xw[batch.in_src] * batch.in_w[:, None], batch.in_dst, x.size(0))
+    W, S = _stacked_weights(stack, i)
+    b = x.size(0)
+    f = W.size(0) // S
+    xw = _matmul_t(x, W).reshape(b * S, f)
+    msg = _scatter_sum(xw[batch.in_src * S + batch.in_s] * batch.in_w[:, None], batch.in_dst, b)
     if batch.out_src.numel():
         cw = _project_senders(book, red, W, senders)  # the projected codewords of the distinct senders
-        msg = msg + _scatter_sum(cw[batch.out_inv] * batch.out_w[:, None], batch.out_dst, x.size(0))
-    if kind == "gcn":
-        return msg + conv.bias if conv.bias is not None else msg
-    out = msg + conv.lin_l.bias if conv.lin_l.bias is not None else msg
-    if root:
-        out = out + xr
-        if conv.lin_r.bias is not None:
-            out = out + conv.lin_r.bias
-    return out
+        cw = cw.reshape(-1, f)
+        msg = msg + _scatter_sum(cw[batch.out_inv * S + batch.out_s] * batch.out_w[:, None], batch.out_dst, b)
+    bias = stack.conv_bias(i)
+    return msg + bias if bias is not None else msg
 
 
-def _lrelu(conv, t: Tensor) -> Tensor:
-    return F.leaky_relu(t, conv.negative_slope)
+def _lrelu(att, t: Tensor) -> Tensor:
+    return F.leaky_relu(t, att.negative_slope)
 
 
-def _gat_forward(conv, x: Tensor, batch, red: Tensor, book: Codebook, training: bool,
+def _gat_forward(att, x: Tensor, batch, red: Tensor, book: Codebook, training: bool,
                  senders: Tensor | None = None):
-    H, C = conv.heads, conv.out_channels
+    H, C = att.heads, att.channels
     b = x.size(0)
-    W = conv.lin.weight
+    W = att.weight
     xw = _matmul_t(x, W).view(b, H, C)
-    a_src = (xw * conv.att_src).sum(-1)
-    a_dst = (xw * conv.att_dst).sum(-1)
-    logits = [_lrelu(conv, a_src[batch.in_src] + a_dst[batch.in_dst])]
+    a_src = (xw * att.att_src).sum(-1)
+    a_dst = (xw * att.att_dst).sum(-1)
+    logits = [_lrelu(att, a_src[batch.in_src] + a_dst[batch.in_dst])]
     index = [batch.in_dst]
     vals = [xw[batch.in_src]]
     if batch.out_src.numel():
         cw = _project_senders(book, red, W, senders).view(-1, H, C)
-        logits.append(_lrelu(conv, (cw * conv.att_src).sum(-1)[batch.out_inv] + a_dst[batch.out_dst]))
+        logits.append(_lrelu(att, (cw * att.att_src).sum(-1)[batch.out_inv] + a_dst[batch.out_dst]))
         index.append(batch.out_dst)
         vals.append(cw[batch.out_inv])
     logit, idx, val = torch.cat(logits), torch.cat(index), torch.cat(vals)
@@ -151,53 +142,54 @@ def _gat_forward(conv, x: Tensor, batch, red: Tensor, book: Codebook, training: 
     ex = (logit - mx[idx]).exp()
     den = _scatter_sum(ex, idx, b)
     alpha = ex / den.clamp_min(1e-30)[idx]
-    alpha = F.dropout(alpha, conv.dropout, training)
+    alpha = F.dropout(alpha, att.dropout, training)
     o = _scatter_sum(alpha[..., None] * val, idx, b)
-    out = o.reshape(b, H * C) if conv.concat else o.mean(1)
-    if conv.bias is not None:
-        out = out + conv.bias
+    out = o.reshape(b, H * C) if att.concat else o.mean(1)
+    if att.bias is not None:
+        out = out + att.bias
     lse = (den.clamp_min(1e-30).log() + mx).detach()
     return out, (lse, o.detach())
 
 
-def gat_aux(conv, grad: Tensor, aux) -> Tensor:
+def gat_aux(att, grad: Tensor, aux) -> Tensor:
     """Auxiliary gradient-side columns ``[b, 2H]`` of GAT batch nodes: ``lse`` and ``g·o`` per head,
     from the output gradient ``grad: [b, out]`` and the forward's ``(lse [b, H], o [b, H, C])``."""
     lse, o = aux
-    H, C = conv.heads, conv.out_channels
-    gh = grad.view(-1, H, C) if conv.concat else (grad / H)[:, None, :].expand(-1, H, C)
+    H, C = att.heads, att.channels
+    gh = grad.view(-1, H, C) if att.concat else (grad / H)[:, None, :].expand(-1, H, C)
     return torch.cat([lse, (gh * o).sum(-1)], 1)
 
 
-def _blue_gat(conv, x: Tensor, batch, blue: Tensor, book: Codebook, width: int) -> Tensor:
+def _blue_gat(att, x: Tensor, batch, blue: Tensor, book: Codebook, width: int) -> Tensor:
     """Gradient ``[b, f_in]`` of the GAT surrogate ``S`` (module docstring) w.r.t. ``X_B``."""
-    H, C = conv.heads, conv.out_channels
-    W = conv.lin.weight.detach()
+    H, C = att.heads, att.channels
+    W = att.weight.detach()
     rows = book.reconstruct_grad(blue)[batch.bw_inv]
     g, lse, c = rows[:, :width], rows[:, width:width + H], rows[:, width + H:width + 2 * H]
-    gh = g.view(-1, H, C) if conv.concat else (g / H)[:, None, :].expand(-1, H, C)
+    gh = g.view(-1, H, C) if att.concat else (g / H)[:, None, :].expand(-1, H, C)
     cw = (book.reconstruct(blue) @ W.t()).view(-1, H, C)
-    a_dst = (cw * conv.att_dst.detach()).sum(-1)[batch.bw_inv]
+    a_dst = (cw * att.att_dst.detach()).sum(-1)[batch.bw_inv]
     with torch.enable_grad():
         xd = x.detach().requires_grad_(True)
         xw = (xd @ W.t()).view(-1, H, C)[batch.bw_src]
-        a_src = (xw * conv.att_src.detach()).sum(-1)
-        coef = batch.bw_w[:, None] * (_lrelu(conv, a_src + a_dst) - lse).exp()
+        a_src = (xw * att.att_src.detach()).sum(-1)
+        coef = batch.bw_w[:, None] * (_lrelu(att, a_src + a_dst) - lse).exp()
         s = (coef * ((gh * xw).sum(-1) - c)).sum()
         (extra,) = torch.autograd.grad(s, xd)
     return extra
 
 
-def approx_layer(conv, kind: str, x: Tensor, batch, red: Tensor, blue: Tensor | None,
+def approx_layer(stack, i: int, x: Tensor, batch, red: Tensor, blue: Tensor | None,
                  book: Codebook, grad_scale: float = 1.0, training: bool = False, stored: bool = False):
-    """One layer of approximated message passing for a batch (Eqs. (6) and (7) of Ding et al. 2021).
+    """Layer ``i`` of approximated message passing for a batch (Eqs. (6) and (7) of Ding et al. 2021).
 
     Args:
-        conv: the backbone's PyG convolution (its weights are used, not copied).
-        kind: ``"gcn"``, ``"sage"`` or ``"gat"``.
+        stack: the backbone's :class:`~gnnbench.backbones.base.GNNStack` (its weights are used,
+            not copied), with the ``fixed_convolution`` or the ``attention`` capability.
+        i: the layer.
         x: ``[b, f_l]`` the batch's layer input (after dropout).
         batch: the :class:`~.batching.NodeBatch` (green messages ``in_src → in_dst``, red
-            ``out_src → out_dst``, blue ``bw_src → bw_dst``).
+            ``out_src → out_dst``, blue ``bw_src → bw_dst``, each with its matrix ``*_s``).
         red: ``[P, U_out]`` codeword tuples of ``batch.out_nodes`` under ``R⁽ˡ⁾``: the red
             messages come from ``C̃_out X̃ = C_out R⁽ˡ⁾ X̃⁽ˡ⁾``.
         blue: ``[P, U_bw]`` codeword tuples of ``batch.bw_nodes`` (``(C̃ᵀ)_out G̃``), or ``None`` to
@@ -209,18 +201,21 @@ def approx_layer(conv, kind: str, x: Tensor, batch, red: Tensor, blue: Tensor | 
             and transductive inference), so a frozen codebook's kept rows may serve them.
 
     Returns:
-        ``(H_B [b, f_{l+1}], aux)``: the pre-activation output and, for GAT, ``(lse [b, H],
-        o [b, H, C])`` detached (``None`` otherwise).
+        ``(H_B [b, f_{l+1}], aux)``: the convolution output (before :meth:`GNNStack.finish`) and,
+        for attention, ``(lse [b, H], o [b, H, C])`` detached (``None`` otherwise).
     """
-    width = book.grad_dim - aux_dim(conv, kind)
+    fixed = stack.has("fixed_convolution")
+    att = None if fixed else stack.attention(i)
+    width = book.grad_dim - aux_dim(stack, i)
     if blue is not None and batch.bw_src.numel() and x.requires_grad and torch.is_grad_enabled():
         with torch.no_grad():
-            if kind == "gat":
-                extra = _blue_gat(conv, x, batch, blue, book, width)
+            if fixed:
+                W, S = _stacked_weights(stack, i)
+                extra = _blue_linear(book, batch, blue, W, S, x.size(0), width)
             else:
-                extra = _blue_linear(book, batch, blue, _weight(conv, kind), x.size(0), width)
+                extra = _blue_gat(att, x, batch, blue, book, width)
         x = _AddGrad.apply(x, extra * grad_scale)
     senders = batch.out_nodes if stored else None
-    if kind == "gat":
-        return _gat_forward(conv, x, batch, red, book, training, senders)
-    return _linear_forward(conv, kind, x, batch, red, book, senders), None
+    if fixed:
+        return _linear_forward(stack, i, x, batch, red, book, senders), None
+    return _gat_forward(att, x, batch, red, book, training, senders)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from gnnbench.backbones.base import dropout
-from gnnbench.tasks import encoder_of
+from gnnbench.training import encoder_of
 
 from .batching import NodeBatch
 from .codebook import Codebook, num_groups
@@ -21,18 +21,12 @@ from .layers import approx_layer, aux_dim, gat_aux
 __all__ = ["VQModel"]
 
 
-def _dims(conv, kind: str) -> tuple[int, int]:
-    if kind == "gat":
-        out = conv.heads * conv.out_channels if conv.concat else conv.out_channels
-        return conv.in_channels, out
-    return conv.in_channels, conv.out_channels
-
-
 class VQModel(torch.nn.Module):
     """A GNN whose message passing goes through per-layer codebooks (Ding et al. 2021, Sec. 4).
 
     Args:
-        base: the model built from the backbone (a ``GNNStack`` or a ``LinkModel``).
+        base: the model built from the backbone (a ``GNNStack`` or a ``LinkModel``) whose
+            layers have the ``fixed_convolution`` or the ``attention`` capability.
         num_nodes: ``n`` nodes of the training graph.
         num_codewords: ``k``; group_size: product-VQ columns per group (``None``: one group);
         decay: EMA γ; whitening: implicit whitening on/off.
@@ -40,6 +34,9 @@ class VQModel(torch.nn.Module):
     The input layer's codebook is frozen after initialisation: ``X⁽⁰⁾`` never changes, so its
     EMA codewords would converge to the k-means centroids it starts from, and its gradient
     codewords would only serve ``∇X⁽⁰⁾``, which nothing needs.
+
+    Batch norm in training normalises by the statistics of the ``b`` batch nodes (out-of-batch
+    messages enter through codewords, not as rows); inference uses the running statistics.
     """
 
     def __init__(self, base: torch.nn.Module, num_nodes: int, num_codewords: int,
@@ -47,11 +44,9 @@ class VQModel(torch.nn.Module):
         super().__init__()
         self.base = base
         stack = encoder_of(base)
-        self.kind = stack.kind
         books = []
-        for conv in stack.convs:
-            f_in, f_out = _dims(conv, self.kind)
-            books.append(Codebook(num_nodes, num_codewords, f_in, f_out + aux_dim(conv, self.kind),
+        for i, (f_in, f_out) in enumerate(stack.channels):
+            books.append(Codebook(num_nodes, num_codewords, f_in, f_out + aux_dim(stack, i),
                                   num_groups(f_in, group_size), decay, whitening))
         self.books = torch.nn.ModuleList(books)
         self.books[0].frozen = True
@@ -103,17 +98,17 @@ class VQModel(torch.nn.Module):
         """
         stack = self.stack
         self._records = []
-        for i, (conv, book) in enumerate(zip(stack.convs, self.books)):
+        for i, book in enumerate(self.books):
             xin = dropout(x, stack.dropout, self.training)
             blue = batch.blue[i] if (use_blue and batch.blue) else None
-            h, aux = approx_layer(conv, self.kind, xin, batch, batch.red[i], blue, book,
+            h, aux = approx_layer(stack, i, xin, batch, batch.red[i], blue, book,
                                   grad_scale, self.training, stored=True)
             if record and not book.frozen:
                 rec = {"x": x.detach(), "aux": aux, "grad": None}
                 if h.requires_grad:
                     h.register_hook(lambda g, rec=rec: rec.__setitem__("grad", g.detach()))
                 self._records.append((i, rec))
-            x = stack.act(h) if i < stack.num_layers - 1 else h
+            x = stack.finish(i, h, x)
         return x
 
     @torch.no_grad()
@@ -124,10 +119,10 @@ class VQModel(torch.nn.Module):
         for i, rec in self._records:
             g = rec["grad"]
             if g is None:
-                g = torch.zeros(rec["x"].size(0), self.books[i].grad_dim - aux_dim(stack.convs[i], self.kind),
+                g = torch.zeros(rec["x"].size(0), self.books[i].grad_dim - aux_dim(stack, i),
                                 device=rec["x"].device)
-            if self.kind == "gat":
-                g = torch.cat([g, gat_aux(stack.convs[i], g, rec["aux"])], 1)
+            if rec["aux"] is not None:  # a learnable convolution's auxiliary columns
+                g = torch.cat([g, gat_aux(stack.attention(i), g, rec["aux"])], 1)
             self.books[i].ema_update(nodes, rec["x"], g)
         self._records = []
 
@@ -157,16 +152,15 @@ class VQModel(torch.nn.Module):
                 res[nb.nodes] = o
             return res if res is not None else outs
         h = x
-        for i, (conv, book) in enumerate(zip(stack.convs, self.books)):
+        for i, book in enumerate(self.books):
             codes = torch.cat([book.nearest(h[nb.nodes]) for nb in nbs], 1)
             order = torch.cat([nb.nodes for nb in nbs])
             assign = torch.empty(book.groups, n, dtype=torch.long, device=x.device)
             assign[:, order] = codes
             nxt = None
             for nb in nbs:
-                o, _ = approx_layer(conv, self.kind, h[nb.nodes], nb, assign[:, nb.out_nodes], None, book)
-                if i < stack.num_layers - 1:
-                    o = stack.act(o)
+                o, _ = approx_layer(stack, i, h[nb.nodes], nb, assign[:, nb.out_nodes], None, book)
+                o = stack.finish(i, o, h[nb.nodes])
                 if nxt is None:
                     nxt = x.new_zeros(n, o.size(1))
                 nxt[nb.nodes] = o

@@ -83,3 +83,34 @@ def test_batch_to_and_recount():
     h["author", "writes", "paper"].edge_index = torch.tensor([[0, 1], [2, 3]])
     assert recount(Batch(h, 0, 0)) == (6, 2)
     assert recount(Batch(torch.arange(3), 3, 0)) is None  # a payload it does not understand
+
+
+def test_batch_to_moves_the_tensors_of_a_dataclass_payload():
+    """A method's own batch type (VQ-GNN's ``NodeBatch``) is moved field by field."""
+    from dataclasses import dataclass
+
+    import torch
+
+    from gnnbench.types import Batch
+
+    @dataclass
+    class Payload:
+        nodes: torch.Tensor
+        parts: list
+        name: str = "b"
+
+    calls = []
+    t = torch.arange(3)
+    original = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        calls.append(self.shape)
+        return original(self, *args, **kwargs)
+
+    torch.Tensor.to = spy
+    try:
+        moved = Batch(Payload(t, [torch.ones(2)]), 3, 0).to(torch.device("cpu"))
+    finally:
+        torch.Tensor.to = original
+    assert isinstance(moved.data, Payload) and moved.data.name == "b"
+    assert sorted(tuple(s) for s in calls) == [(2,), (3,)]  # both tensors went through .to

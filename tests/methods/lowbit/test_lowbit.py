@@ -12,9 +12,9 @@ from gnnbench.methods.lowbit.quantizer import (
     qrange,
     search_range,
 )
+from gnnbench.backbones.conv import gcn_matrix
 from gnnbench.methods.lowbit.smp import (
     SMPConfig,
-    conv_matrix,
     smoothness,
     smp_solve,
     smp_step,
@@ -77,7 +77,7 @@ def test_packing_rejects_codes_off_the_grid():
 
 def test_smp_constraint_residual_falls(synthetic):
     g = synthetic().graph
-    adj = conv_matrix(g.edge_index, g.num_nodes, "gcn")
+    adj = gcn_matrix(g.edge_index, g.num_nodes).to_sparse_csr()
     torch.manual_seed(0)
     z = torch.randn(g.num_nodes, 8)  # rough input: strong smoothing violates the bound at once
     cfg = SMPConfig(lam=9.0, eps=0.2, rho=20.0)
@@ -93,7 +93,7 @@ def test_smp_constraint_residual_falls(synthetic):
 
 def test_smp_step_without_multiplier_is_personalised_propagation(synthetic):
     g = synthetic().graph
-    adj = conv_matrix(g.edge_index, g.num_nodes, "gcn")
+    adj = gcn_matrix(g.edge_index, g.num_nodes).to_sparse_csr()
     torch.manual_seed(0)
     z, h = torch.randn(g.num_nodes, 4), torch.randn(g.num_nodes, 4)
     cfg = SMPConfig(lam=4.0)
@@ -103,7 +103,7 @@ def test_smp_step_without_multiplier_is_personalised_propagation(synthetic):
 
 
 def test_smp_rejects_mismatched_quantizers():
-    adj = conv_matrix(torch.tensor([[0, 1], [1, 0]]), 2)
+    adj = gcn_matrix(torch.tensor([[0, 1], [1, 0]]), 2).to_sparse_csr()
     with pytest.raises(ValueError, match="quantizer pairs"):
         smp_solve(torch.randn(2, 3), adj, SMPConfig(), 2, quantizers=[(None, None)])
 
@@ -173,14 +173,16 @@ def test_deep_smp_model_has_two_convolutions_and_propagation_layers(synthetic):
 
 @pytest.mark.parametrize("kind", ["gcn", "sage"])
 def test_sparse_feature_path_matches_dense_path(kind):
-    from gnnbench.methods.lowbit.model import GraphOperators, QuantLayer
+    from gnnbench import registry
+    from gnnbench.methods.lowbit.model import GraphOperators, QuantLayer, layer_structure
 
     torch.manual_seed(0)
     n, c = 600, 2000  # 1.2 M entries, 1% non-zero: the bag-of-words path
     x = (torch.rand(n, c) < 0.01).float() * torch.rand(n, c)
     edge_index = torch.randint(0, n, (2, 3000))
-    ops = GraphOperators.build(edge_index, n, kind)
-    layer = QuantLayer(kind, c, 8, 4)
+    stack = registry.load("backbones", kind)().build(c, 4)
+    ops = GraphOperators.build(stack, edge_index, n)
+    layer = QuantLayer(layer_structure(stack), c, 8, 4)
     layer(x.clone().requires_grad_(True), ops, 0.0)  # initialise the ranges on the dense path
     grads, outs = [], []
     for inp in (x, x.clone().requires_grad_(True)):  # sparse path, then dense path

@@ -46,7 +46,7 @@ def _relative_error(k: int) -> float:
     exact = stack(x, ei).detach()
     model = VQModel(stack, n, k, None, 0.99, False)
     model.initialise(x, ei, 0.25, kmeans_iters=10, generator=torch.Generator().manual_seed(0))
-    cg = conv_graph(ei, n, "sage")
+    cg = conv_graph(stack, ei, n)
     out = model.infer(x, epoch_batches(cg, list(torch.randperm(n, generator=g).split(50))))
     return float((out - exact).norm() / exact.norm())
 

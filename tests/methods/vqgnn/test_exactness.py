@@ -15,11 +15,11 @@ from gnnbench.methods.vqgnn.model import VQModel
 N, F_IN = 40, 12
 
 
-def _stack(kind: str):
+def _stack(name: str):
     torch.manual_seed(0)
-    if kind == "gcn":
+    if name == "gcn":
         return GCN(GCN.Config(hidden_channels=10, dropout=0.0)).build(F_IN, 5)
-    if kind == "sage":
+    if name == "sage":
         return SAGE(SAGE.Config(hidden_channels=10, dropout=0.0)).build(F_IN, 5)
     return GAT(GAT.Config(hidden_channels=4, heads=3, out_heads=2, dropout=0.0,
                           attention_dropout=0.0)).build(F_IN, 5)
@@ -51,25 +51,26 @@ def _exact(stack, x, ei):
     return xs, hs, w
 
 
-def _full_gat_aux(conv, x_full, cg, grad):
+def _full_gat_aux(stack, i, x_full, cg, grad):
     nb = epoch_batches(cg, [torch.arange(N)])[0]
     red = torch.zeros(1, 0, dtype=torch.long)  # the whole graph is one batch: no red message
+    att = stack.attention(i)
     with torch.no_grad():
-        _, aux = approx_layer(conv, "gat", x_full, nb, red, None, _dummy_book(conv, x_full))
-    return gat_aux(conv, grad, aux)
+        _, aux = approx_layer(stack, i, x_full, nb, red, None, _dummy_book(att, x_full))
+    return gat_aux(att, grad, aux)
 
 
-def _dummy_book(conv, x):
+def _dummy_book(att, x):
     from gnnbench.methods.vqgnn.codebook import Codebook
 
-    return Codebook(N, 1, x.size(1), conv.heads * conv.out_channels + 2 * conv.heads)
+    return Codebook(N, 1, x.size(1), att.heads * att.channels + 2 * att.heads)
 
 
 def _load(model, stack, xs, hs, cg):
-    for i, (conv, book) in enumerate(zip(stack.convs, model.books)):
+    for i, book in enumerate(model.books):
         g = hs[i].grad.detach()
-        if model.kind == "gat":
-            g = torch.cat([g, _full_gat_aux(conv, xs[i].detach(), cg, g)], 1)
+        if stack.has("attention"):
+            g = torch.cat([g, _full_gat_aux(stack, i, xs[i].detach(), cg, g)], 1)
         book.load_exact(xs[i].detach(), g)
 
 
@@ -79,7 +80,7 @@ def test_exact_when_every_node_has_its_codeword(kind):
     x, ei = _graph()
     xs, hs, w = _exact(stack, x, ei)
     model = VQModel(stack, N, N, None, 0.99, True)
-    cg = conv_graph(ei, N, kind)
+    cg = conv_graph(stack, ei, N)
     _load(model, stack, xs, hs, cg)
     batch_nodes = torch.randperm(N, generator=torch.Generator().manual_seed(3))[:13]
     nb = epoch_batches(cg, [batch_nodes])[0]
@@ -87,9 +88,9 @@ def test_exact_when_every_node_has_its_codeword(kind):
     assert nb.out_src.numel() > 0 and nb.bw_src.numel() > 0  # the batch has out-of-batch messages
 
     # one layer at a time: forward Eq. (6) and the gradient wrt X_B of Eq. (7)
-    for i, (conv, book) in enumerate(zip(stack.convs, model.books)):
+    for i, book in enumerate(model.books):
         xb = xs[i].detach()[batch_nodes].requires_grad_(True)
-        h, _ = approx_layer(conv, kind, xb, nb, nb.red[i], nb.blue[i], book)
+        h, _ = approx_layer(stack, i, xb, nb, nb.red[i], nb.blue[i], book)
         assert (h - hs[i].detach()[batch_nodes]).abs().max() < 1e-5
         (h * hs[i].grad[batch_nodes]).sum().backward()
         assert torch.allclose(xb.grad, xs[i].grad[batch_nodes], atol=1e-5, rtol=1e-4)
@@ -110,12 +111,12 @@ def test_without_blue_messages_the_gradient_is_wrong(kind):
     x, ei = _graph()
     xs, hs, w = _exact(stack, x, ei)
     model = VQModel(stack, N, N, None, 0.99, True)
-    cg = conv_graph(ei, N, kind)
+    cg = conv_graph(stack, ei, N)
     _load(model, stack, xs, hs, cg)
     batch_nodes = torch.arange(0, N, 3)
     nb = epoch_batches(cg, [batch_nodes])[0]
     model.sketch_batch(nb, with_blue=False)
     xb = xs[1].detach()[batch_nodes].requires_grad_(True)
-    h, _ = approx_layer(stack.convs[1], kind, xb, nb, nb.red[1], None, model.books[1])
+    h, _ = approx_layer(stack, 1, xb, nb, nb.red[1], None, model.books[1])
     (h * hs[1].grad[batch_nodes]).sum().backward()
     assert (xb.grad - xs[1].grad[batch_nodes]).abs().max() > 1e-3
