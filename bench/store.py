@@ -174,9 +174,12 @@ def _migrate_1_to_2(conn) -> None:
     ``device_name``, copied from the stored ``environment``.  Version 1 hashed the configuration
     as asked (``device = "auto"``); ``config_hash`` becomes the hash with the device that ran
     (the ``device`` column, or the configuration's own when it named one), so that a CPU and a
-    CUDA trial of one configuration are two trials.  Every other stored value is kept as it was.
+    CUDA trial of one configuration are two trials.  The hash is that of the configuration as
+    today's plugins resolve it (:func:`current_identity`), so that a stored trial and a new run of
+    the same settings share it although options were added since (the optimiser, the backbones'
+    normalisation, residual and activation, with their old behaviour as defaults).  Every other
+    stored value, the stored configuration included, is kept as it was.
     """
-    from .config import canonical_hash
 
     _add_missing_columns(conn, _trials_table)
     _add_missing_columns(conn, _epochs_table)
@@ -186,10 +189,28 @@ def _migrate_1_to_2(conn) -> None:
         env = row.environment if isinstance(row.environment, dict) or row.environment is None \
             else json.loads(row.environment)
         device = resolved_device(row.device, config.get("device"))
-        values = {"config_hash": canonical_hash(config, device)}
+        values = {"config_hash": current_identity(config, device)}
         if env and env.get("device_name"):
             values["device_name"] = env["device_name"]
         conn.execute(update(_trials_table).where(t.id == row.id).values(**values))
+
+
+def current_identity(config: dict[str, Any], device: str | None) -> str:
+    """The identity hash of a stored configuration (JSON data) as today's plugins resolve it:
+    :func:`gnnbench.runner.plan` fills the options added since it was stored with their defaults.
+    A configuration that no longer plans (a plugin uninstalled, an option removed) keeps the hash
+    of what was stored."""
+    from .config import TrialConfig, canonical_hash
+    from .errors import GnnbenchError
+
+    try:
+        from .runner import plan
+
+        # planned for the CPU (defaults do not depend on the device; CUDA may be absent here)
+        resolved = plan(TrialConfig.model_validate({**config, "device": "cpu"})).config.model_dump(mode="json")
+    except (GnnbenchError, ValueError, TypeError):
+        return canonical_hash(config, device)
+    return canonical_hash({**resolved, "device": config.get("device", "auto")}, device)
 
 
 def resolved_device(ran: str | None, asked: str | None) -> str | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gnnbench.config import TrialConfig, canonical_hash, config_hash
+from gnnbench.runner import plan
 from gnnbench.store import RESULT_KEYS, SCHEMA_VERSION, Store, Trial
 from gnnbench.types import RECORD_COLUMNS, EpochPoint, Status, TrialRecord
 
@@ -83,7 +84,10 @@ def test_version_1_database_migrates_and_reads_back_unchanged(tmp_path):
         config = json.loads(old["config"])
         assert config["device"] == "auto"
         want = "cpu" if old["device"] else None
-        assert new["config_hash"] == canonical_hash(config, want)  # identity re-derived with the device
+        # identity re-derived with the device, over the configuration as today's plugins resolve it
+        resolved = plan(TrialConfig(**{**config, "device": "cpu"})).config.model_dump(mode="json")
+        assert new["config_hash"] == canonical_hash({**resolved, "device": "auto"}, want) \
+            != canonical_hash(config, want)
         if old["device"]:
             assert new["device_name"] == json.loads(old["environment"])["device_name"]
         assert new["transfer_time_s"] is None and new["num_nodes"] is None
@@ -91,8 +95,8 @@ def test_version_1_database_migrates_and_reads_back_unchanged(tmp_path):
         assert {k: new[k] for k in old} == old and new["transfer_time_s"] is None
     # a new trial of the same configuration on the CPU has the migrated trials' identity
     seeds0 = [r for r in after if r["method"] == "full_graph" and r["status"] == "completed"]
-    cfg = TrialConfig(**json.loads(seeds0[0]["config"]))
-    assert config_hash(cfg, "cpu") == seeds0[0]["config_hash"]
+    p = plan(TrialConfig(**json.loads(seeds0[0]["config"])))
+    assert config_hash(p.config, p.device) == seeds0[0]["config_hash"]
     # opening again is a no-op, and the Store reads what was there
     store = Store(f"sqlite:///{db}")
     assert _raw(db)[0] == after
