@@ -98,14 +98,17 @@ def _check_config(cls: type, case: str = "") -> Any:
 
 
 def _backbones(cls: type) -> list[str | None]:
+    """The registered backbones the method accepts: its ``supported_backbones`` that provide one
+    of its ``backbone_capabilities`` (:mod:`gnnbench.capabilities`, as ``plan()`` checks them)."""
     from . import registry
+    from .capabilities import backbone_capabilities
 
     declared = cls.supported_backbones
-    if declared is None:
-        return registry.names("backbones")
-    if not declared:
+    if declared is not None and not declared:
         return [None]  # needs no backbone
-    return sorted(declared)
+    names = registry.names("backbones") if declared is None else sorted(declared)
+    needs = frozenset(getattr(cls, "backbone_capabilities", frozenset()))
+    return [n for n in names if not needs or needs & backbone_capabilities(registry.load("backbones", n))]
 
 
 def _backbone(name: str | None):

@@ -24,7 +24,7 @@ for m in ["full_graph", "cluster_gcn", "graphsaint_rw", "vqgnn"]:
                       dataset_config={"num_nodes": 300},
                       method_config={"num_parts": 8} if m == "cluster_gcn" else {})
     rec = execute_trial(cfg, None, Path(sys.argv[1]))
-    out[m] = [rec["status"], rec.get("test_metric"), (rec.get("error") or "")[-400:]]
+    out[m] = [str(rec.status), rec.test_metric, (rec.error or "")[-400:]]
 print(json.dumps(out))
 """
 
