@@ -252,6 +252,12 @@ class Store:
             self._check_version()
         except ConfigError:
             raise
+        except ModuleNotFoundError as exc:  # the database's driver is an optional dependency
+            fix = {"psycopg": "pip install 'gnnbench[postgres]'",
+                   "psycopg2": "use a postgresql+psycopg:// URL and pip install 'gnnbench[postgres]'"}.get(
+                       exc.name or "", f"install it (pip install {exc.name})")
+            raise ConfigError(f"cannot open the results database '{url}': its driver '{exc.name}' is not "
+                              f"installed; {fix}") from exc
         except Exception as exc:  # noqa: BLE001 - any driver error becomes one message
             raise ConfigError(f"cannot open the results database '{url}': {type(exc).__name__}: {exc}") from exc
 

@@ -64,3 +64,17 @@ def test_url_resolution(monkeypatch, tmp_path):
         resolve_url("bogus://:::")
     with pytest.raises(ConfigError, match="does not exist"):
         Store(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+
+
+def test_a_missing_database_driver_is_one_message_naming_it():
+    import importlib.util
+
+    import pytest
+
+    from gnnbench.errors import ConfigError
+    from gnnbench.store import Store
+
+    if importlib.util.find_spec("pg8000") is not None:
+        pytest.skip("pg8000 is installed here")
+    with pytest.raises(ConfigError, match=r"its driver 'pg8000' is not installed; install it"):
+        Store("postgresql+pg8000://user@127.0.0.1:1/db")
