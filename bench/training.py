@@ -227,10 +227,3 @@ def solve_budget(measure: Callable[[int], tuple[float, float]], budget, lo: int,
         else:
             hi = mid - 1
     return lo
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
