@@ -49,3 +49,17 @@ def synthetic():
         return Synthetic(Synthetic.Config(**options)).load(None, None)
 
     return make
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(*args) -> (exit code, stdout, stderr)``: ``gnnbench ARGS`` run in this process."""
+    from gnnbench.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        out = capsys.readouterr()
+        return exc.value.code, out.out, out.err
+
+    return run

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from gnnbench.cli import expand_multi, main
+from gnnbench.cli import expand_multi
 from gnnbench.store import RESULT_KEYS
 
 REQUIRED_KEYS = ["run_id", "method", "backbone", "dataset", "seed", "status", "metric", "val_metric", "test_metric",
@@ -20,12 +20,6 @@ REQUIRED_KEYS = ["run_id", "method", "backbone", "dataset", "seed", "status", "m
 SMALL = ["--set", "dataset.num_nodes=200", "--set", "dataset.num_features=8"]
 
 
-def _cli(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
 
 def test_expand_multi():
     assert expand_multi(["run", "--seeds", "0", "1", "2", "--epochs", "3"]) == \
@@ -33,13 +27,13 @@ def test_expand_multi():
     assert expand_multi(["--set", "a=1", "b=2"]) == ["--set", "a=1", "--set", "b=2"]
 
 
-def test_run_then_results_json_and_csv(capsys, tmp_path):
+def test_run_then_results_json_and_csv(cli, tmp_path):
     db = str(tmp_path / "r.db")
-    code, _, err = _cli(capsys, "run", "-m", "full_graph", "-b", "sage", "--seeds", "0", "1", "--epochs", "4",
+    code, _, err = cli("run", "-m", "full_graph", "-b", "sage", "--seeds", "0", "1", "--epochs", "4",
                         "--db", db, *SMALL)
     assert code == 0, err
     assert err.count("✓ completed") == 2
-    code, out, _ = _cli(capsys, "results", "--format", "json", "--db", db)
+    code, out, _ = cli("results", "--format", "json", "--db", db)
     rows = json.loads(out)
     assert len(rows) == 2 and all(set(REQUIRED_KEYS) <= set(r) for r in rows)
     assert [r["seed"] for r in rows] == [0, 1]
@@ -52,16 +46,16 @@ def test_run_then_results_json_and_csv(capsys, tmp_path):
     assert rows[0]["config_hash"] == rows[1]["config_hash"]  # the seed is not part of the hash
     assert r["environment"]["torch"] and r["environment"]["host"]
     assert abs(r["epoch_time_s"] * 4 - r["train_time_s"]) < 1e-6
-    code, out, _ = _cli(capsys, "results", "--format", "json", "--curves", "--db", db)
+    code, out, _ = cli("results", "--format", "json", "--curves", "--db", db)
     curve = json.loads(out)[0]["curve"]
     assert [p["epoch"] for p in curve] == [1, 2, 3, 4]
     assert all(b["train_time_s"] > a["train_time_s"] for a, b in zip(curve, curve[1:]))
-    code, out, _ = _cli(capsys, "results", "--format", "csv", "--db", db)
+    code, out, _ = cli("results", "--format", "csv", "--db", db)
     table = list(csv.DictReader(io.StringIO(out)))
     assert len(table) == 2 and list(table[0]) == RESULT_KEYS
-    code, out, _ = _cli(capsys, "results", "--db", db, "--status", "failed")
+    code, out, _ = cli("results", "--db", db, "--status", "failed")
     assert code == 0 and "0 trial(s)" in out
-    code, out, _ = _cli(capsys, "results", "--db", db, "--method", "full_graph", "-b", "sage")
+    code, out, _ = cli("results", "--db", db, "--method", "full_graph", "-b", "sage")
     assert code == 0 and "2 trial(s)" in out
 
 
@@ -87,9 +81,9 @@ def test_run_then_results_json_and_csv(capsys, tmp_path):
     (["show", "methods", "vqgnn"], "did you mean 'method'?"),
     (["results", "--curves"], "--curves is only shown with --format json"),
 ])
-def test_bad_input_one_message_exit_2_nothing_written(capsys, tmp_path, monkeypatch, args, needle):
+def test_bad_input_one_message_exit_2_nothing_written(cli, tmp_path, monkeypatch, args, needle):
     monkeypatch.chdir(tmp_path)
-    code, out, err = _cli(capsys, *args, *(["--db", str(tmp_path / "r.db")] if args[0] == "run" else []))
+    code, out, err = cli(*args, *(["--db", str(tmp_path / "r.db")] if args[0] == "run" else []))
     assert code == 2
     text = " ".join(err.split())
     assert needle in text
@@ -98,41 +92,41 @@ def test_bad_input_one_message_exit_2_nothing_written(capsys, tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []  # no database, no partial file
 
 
-def test_malformed_toml_gives_the_line(capsys, tmp_path):
+def test_malformed_toml_gives_the_line(cli, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('method = "full_graph"\nbackbone = \n')
-    code, _, err = _cli(capsys, "run", "--config", str(bad), "--db", str(tmp_path / "r.db"))
+    code, _, err = cli("run", "--config", str(bad), "--db", str(tmp_path / "r.db"))
     assert code == 2 and "not valid TOML" in err and "line 2" in err
 
 
-def test_toml_config_and_dataset_missing_offline(capsys, tmp_path):
+def test_toml_config_and_dataset_missing_offline(cli, tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('method = "full_graph"\nbackbone = "gcn"\ndataset = "cora"\nseeds = [3]\n[train]\nepochs = 2\n')
     empty = tmp_path / "data"
     empty.mkdir()
     db = tmp_path / "r.db"
-    code, _, err = _cli(capsys, "run", "--config", str(cfg), "--db", str(db), "--data-root", str(empty),
+    code, _, err = cli("run", "--config", str(cfg), "--db", str(db), "--data-root", str(empty),
                         "--cache-dir", str(tmp_path / "cache"))
     assert code == 2
     assert "Cora/raw: ind.cora.x" in " ".join(err.split()) and "Place them there" in err
     assert not db.exists() and list(empty.iterdir()) == []
 
 
-def test_failed_trial_is_stored_and_exit_code_1(capsys, tmp_path):
+def test_failed_trial_is_stored_and_exit_code_1(cli, tmp_path):
     db = tmp_path / "r.db"
     # 200-node graph with a 5% valid split of 0 nodes per class is fine; a NaN loss is not:
-    code, _, err = _cli(capsys, "run", "-m", "full_graph", "-b", "gcn", "--epochs", "3", "--db", str(db),
+    code, _, err = cli("run", "-m", "full_graph", "-b", "gcn", "--epochs", "3", "--db", str(db),
                         "--set", "train.lr=1e30", *SMALL)
     assert code == 1 and "✗ failed" in err
-    code, out, _ = _cli(capsys, "results", "--format", "json", "--db", str(db))
+    code, out, _ = cli("results", "--format", "json", "--db", str(db))
     (row,) = json.loads(out)
     # a diverged model: the NaN loss or, first, its non-finite validation logits fail the trial
     assert row["status"] == "failed" and ("FloatingPointError" in row["error"] or "PredictionError" in row["error"])
     assert row["peak_cpu_rss_bytes"] > 0
 
 
-def test_results_without_a_database_is_an_error(capsys, tmp_path):
-    code, _, err = _cli(capsys, "results", "--db", str(tmp_path / "none.db"))
+def test_results_without_a_database_is_an_error(cli, tmp_path):
+    code, _, err = cli("results", "--db", str(tmp_path / "none.db"))
     assert code == 2 and "no results database" in err
     assert not (tmp_path / "none.db").exists()
 
@@ -177,39 +171,39 @@ def test_sigterm_stores_the_running_trial_as_interrupted(tmp_path):
     assert status == "interrupted", (status, error)
 
 
-def test_help_shows_defaults_and_environment_variables(capsys):
-    code, out, _ = _cli(capsys, "run", "--help")
+def test_help_shows_defaults_and_environment_variables(cli):
+    code, out, _ = cli("run", "--help")
     text = " ".join(out.split())
     assert code == 0
     for needle in ("[env var: GNNBENCH_DB; default: (./gnnbench.db)]", "env var: GNNBENCH_DATA_ROOT",
                    "env var: GNNBENCH_CACHE", "default: (~/.cache/gnnbench)", "[default: (synthetic)]",
                    "[default: (200)]"):
         assert needle in text, (needle, text)
-    code, out, _ = _cli(capsys, "sweep", "--help")
+    code, out, _ = cli("sweep", "--help")
     assert "env var: RAY_ADDRESS" in " ".join(out.split()) and "[default: local]" in " ".join(out.split())
 
 
-def test_show_method_lists_every_option_with_its_default(capsys):
+def test_show_method_lists_every_option_with_its_default(cli):
     from gnnbench.methods.vqgnn import VQGNN
 
-    code, out, _ = _cli(capsys, "show", "method", "vqgnn")
+    code, out, _ = cli("show", "method", "vqgnn")
     assert code == 0
     lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 4}
     for name, field in VQGNN.Config.model_fields.items():
         assert name in lines, name
         assert json.dumps(field.default) in lines[name], (name, lines[name])
     assert "codewords per layer and group" in lines["num_codewords"]
-    code, same, _ = _cli(capsys, "list", "methods", "vqgnn")  # the same, for whoever types it that way
+    code, same, _ = cli("list", "methods", "vqgnn")  # the same, for whoever types it that way
     assert code == 0 and same == out
 
 
-def test_schema_is_the_trial_files_json_schema(capsys):
-    code, out, _ = _cli(capsys, "schema")
+def test_schema_is_the_trial_files_json_schema(cli):
+    code, out, _ = cli("schema")
     schema = json.loads(out)
     assert code == 0 and {"method", "backbone", "train", "budget", "seeds"} <= set(schema["properties"])
     assert schema["required"] == ["method", "backbone"]
     assert schema["$defs"]["TrainConfig"]["properties"]["epochs"]["maximum"] == 1_000_000
-    code, out, _ = _cli(capsys, "schema", "-m", "vqgnn")
+    code, out, _ = cli("schema", "-m", "vqgnn")
     section = json.loads(out)["properties"]["method_config"]
     assert code == 0 and section["properties"]["num_codewords"] == {"default": 256, "minimum": 1,
                                                                      "title": "Num Codewords", "type": "integer"}
@@ -236,12 +230,12 @@ def test_report_is_a_command_of_the_entry_point_group_and_the_core_does_not_impo
     assert not importers, f"the core imports gnnbench.reports in {importers}"
 
 
-def test_a_method_that_needs_no_backbone_says_so(capsys, monkeypatch):
+def test_a_method_that_needs_no_backbone_says_so(cli, monkeypatch):
     from gnnbench.methods.full_graph import FullGraph
 
     monkeypatch.setattr(FullGraph, "supported_backbones", frozenset())
-    code, out, _ = _cli(capsys, "list", "methods")
+    code, out, _ = cli("list", "methods")
     line = next(ln for ln in out.splitlines() if "\tfull_graph\t" in ln)
     assert code == 0 and line.split("\t")[2].endswith("(needs no backbone)")
-    code, out, _ = _cli(capsys, "show", "method", "full_graph")
+    code, out, _ = cli("show", "method", "full_graph")
     assert code == 0 and "backbones: none needed" in out

@@ -12,54 +12,47 @@ import time
 
 import pytest
 
-from gnnbench.cli import main
 
 SMALL = ["--set", "dataset.num_nodes=150", "--set", "dataset.num_features=4"]
 
 
-def _cli(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
-
-def _rows(capsys, db):
-    code, out, err = _cli(capsys, "results", "--format", "json", "--db", str(db))
+def _rows(cli, db):
+    code, out, err = cli("results", "--format", "json", "--db", str(db))
     assert code == 0, err
     return json.loads(out)
 
 
-def test_run_twice_stores_one_trial_per_seed_and_rerun_counts_distinct_seeds(capsys, tmp_path):
+def test_run_twice_stores_one_trial_per_seed_and_rerun_counts_distinct_seeds(cli, tmp_path):
     db = tmp_path / "r.db"
     args = ["run", "-m", "full_graph", "-b", "gcn", "--epochs", "2", "--seeds", "0", "1", "--db", str(db), *SMALL]
-    assert _cli(capsys, *args)[0] == 0
-    code, _, err = _cli(capsys, *args)
+    assert cli(*args)[0] == 0
+    code, _, err = cli(*args)
     assert code == 0 and err.count("already completed") == 2 and "--rerun" in err
-    rows = _rows(capsys, db)
+    rows = _rows(cli, db)
     assert sorted(r["seed"] for r in rows) == [0, 1] and {r["status"] for r in rows} == {"completed"}
     assert {r["device"] for r in rows} == {"cpu"} and rows[0]["device_name"]
     assert rows[0]["num_nodes"] == 150 and rows[0]["plugins"]["backbone"]["name"] == "gcn"
-    code, _, _ = _cli(capsys, "run", "-m", "full_graph", "-b", "gcn", "--epochs", "2", "--seeds", "0", "--rerun",
+    code, _, _ = cli("run", "-m", "full_graph", "-b", "gcn", "--epochs", "2", "--seeds", "0", "--rerun",
                       "--db", str(db), *SMALL)
-    assert code == 0 and len(_rows(capsys, db)) == 3
-    code, out, _ = _cli(capsys, "report", "--db", str(db))
+    assert code == 0 and len(_rows(cli, db)) == 3
+    code, out, _ = cli("report", "--db", str(db))
     assert code == 0 and "(n=2)" in out and "(n=3)" not in out  # distinct seeds, the latest of seed 0
 
 
-def test_duplicate_seeds_are_refused_before_anything_is_written(capsys, tmp_path):
+def test_duplicate_seeds_are_refused_before_anything_is_written(cli, tmp_path):
     db = tmp_path / "r.db"
-    code, _, err = _cli(capsys, "run", "-m", "full_graph", "-b", "gcn", "--seeds", "0", "0", "--db", str(db), *SMALL)
+    code, _, err = cli("run", "-m", "full_graph", "-b", "gcn", "--seeds", "0", "0", "--db", str(db), *SMALL)
     assert code == 2 and "repeats a seed (0)" in " ".join(err.split()) and not db.exists()
 
 
-def test_cpu_and_cuda_trials_of_one_config_are_separate_report_rows(capsys, tmp_path):
+def test_cpu_and_cuda_trials_of_one_config_are_separate_report_rows(cli, tmp_path):
     from gnnbench.config import TrialConfig, config_hash
     from gnnbench.reports.aggregate import Filters, aggregate, load_trials
     from gnnbench.store import Store
 
     db = tmp_path / "r.db"
-    assert _cli(capsys, "run", "-m", "full_graph", "-b", "gcn", "--epochs", "2", "--db", str(db), *SMALL)[0] == 0
+    assert cli("run", "-m", "full_graph", "-b", "gcn", "--epochs", "2", "--db", str(db), *SMALL)[0] == 0
     store = Store(f"sqlite:///{db}")
     (cpu,) = store.trials()
     cfg = TrialConfig(**cpu["config"])
@@ -72,7 +65,7 @@ def test_cpu_and_cuda_trials_of_one_config_are_separate_report_rows(capsys, tmp_
     assert sorted(agg["variant"]) == ['full_graph · device="cpu"', 'full_graph · device="cuda"']
 
 
-def test_sigkilled_run_leaves_an_interrupted_row_after_results(capsys, tmp_path):
+def test_sigkilled_run_leaves_an_interrupted_row_after_results(cli, tmp_path):
     import psutil
 
     db = tmp_path / "r.db"
@@ -95,23 +88,23 @@ def test_sigkilled_run_leaves_an_interrupted_row_after_results(capsys, tmp_path)
         proc.wait()
         for child in children:  # the trial's own process, orphaned by the kill
             child.kill()
-    (row,) = _rows(capsys, db)
+    (row,) = _rows(cli, db)
     assert row["status"] == "interrupted" and "ended while the trial was running" in row["error"]
     assert row["epochs"] > 0 and row["train_time_s"] > 0
 
 
-def test_truncated_raw_file_is_named_with_exit_2_warm_cache_or_cold(capsys, tmp_path, data_root):
+def test_truncated_raw_file_is_named_with_exit_2_warm_cache_or_cold(cli, tmp_path, data_root):
     copy = tmp_path / "data"
     shutil.copytree(data_root / "Cora", copy / "Cora")
     db, cache = tmp_path / "r.db", tmp_path / "cache"
     args = ["run", "-m", "full_graph", "-b", "gcn", "-d", "cora", "--epochs", "1", "--data-root", str(copy)]
-    assert _cli(capsys, *args, "--db", str(db), "--cache-dir", str(cache))[0] == 0  # warms the cache
+    assert cli(*args, "--db", str(db), "--cache-dir", str(cache))[0] == 0  # warms the cache
     x = copy / "Cora" / "raw" / "ind.cora.x"
     x.write_bytes(x.read_bytes()[: x.stat().st_size // 2])
     before = sorted(p for p in cache.rglob("*"))
     for where in (cache, tmp_path / "cold"):
         bad = tmp_path / f"bad-{where.name}.db"
-        code, _, err = _cli(capsys, *args, "--db", str(bad), "--cache-dir", str(where))
+        code, _, err = cli(*args, "--db", str(bad), "--cache-dir", str(where))
         assert code == 2 and f"raw file '{x}'" in " ".join(err.split()).replace("' ", "'")
         assert "truncated" in err and not bad.exists()
     assert sorted(p for p in cache.rglob("*")) == before  # nothing written to the warm cache
