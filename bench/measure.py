@@ -4,6 +4,7 @@ Plugins never import this module: the runner alone measures (STYLE.md, principle
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
@@ -18,7 +19,7 @@ from typing import Any
 
 from .types import PluginSource
 
-__all__ = ["Clock", "NvmlMonitor", "environment", "git_commit", "plugin_source", "plugin_sources"]
+__all__ = ["Clock", "NvmlMonitor", "PhaseMemory", "PHASES", "MMAP_THRESHOLD_BYTES", "environment", "git_commit", "plugin_source", "plugin_sources"]
 
 
 class Clock:
@@ -97,6 +98,126 @@ class NvmlMonitor:
         return self.peak
 
 
+#: the phases whose working memory the runner measures, in the order a trial passes them
+PHASES = ("load", "preprocess", "train", "inference")
+#: glibc's mmap threshold the worker sets in the trial process (``MALLOC_MMAP_THRESHOLD_``): blocks
+#: above it are mmapped and go back to the operating system when freed, so that RSS follows live
+#: memory and one phase's freed tensors do not hide in the next phase's peak.
+MMAP_THRESHOLD_BYTES = 64 * 1024
+
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
+
+
+def _status_kib(*keys: str) -> dict[str, int]:
+    """``{key: value in KiB}`` of ``/proc/self/status`` lines such as ``VmHWM:  123 kB``."""
+    out: dict[str, int] = {}
+    for line in _STATUS.read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in keys:
+            out[key] = int(rest.split()[0])
+    return out
+
+
+def _cpu_unavailable() -> str | None:
+    """Why the kernel's peak-RSS mark cannot be reset and read here, or ``None`` when it can."""
+    if not _STATUS.exists():
+        return "no /proc/self/status (not Linux): CPU working memory per phase is not measured"
+    try:
+        if set(_status_kib("VmHWM", "VmRSS")) != {"VmHWM", "VmRSS"}:
+            return "/proc/self/status has no VmHWM/VmRSS: CPU working memory per phase is not measured"
+        with _CLEAR_REFS.open("w") as f:
+            f.write("5")
+    except OSError as exc:
+        return f"cannot reset the peak-RSS mark ({_CLEAR_REFS}: {exc.strerror}): CPU working memory " \
+               "per phase is not measured"
+    return None
+
+
+class PhaseMemory:
+    """Peak working memory of each phase of a trial, on the host and on a CUDA device (bytes).
+
+    A phase's CPU figure is the peak resident set size during the phase minus the RSS at its
+    start: at the start the kernel's peak mark is reset (``5`` written to ``/proc/self/clear_refs``
+    resets ``VmHWM`` to the current RSS), at the end ``VmHWM`` is read from ``/proc/self/status``.
+    The interpreter, torch and whatever earlier phases left alive (the loaded graph, the model)
+    are thus not counted, only what the phase itself allocated on top of them.  RSS follows live
+    memory only where freed blocks go back to the operating system: the worker sets glibc's mmap
+    threshold (:data:`MMAP_THRESHOLD_BYTES`) in the trial process for that.
+
+    A phase's CUDA figure is ``torch.cuda.max_memory_allocated`` during the phase (the peak is
+    reset at its start) minus ``memory_allocated`` at its start; ``*_gpu_reserved_bytes`` is the
+    same for the caching allocator's ``memory_reserved``.
+
+    Where a figure cannot be measured (not Linux, no CUDA device) it stays ``None`` and
+    :attr:`note` says why.
+
+    Args:
+        device: the trial's ``torch.device``.
+    """
+
+    def __init__(self, device) -> None:
+        self._cuda = getattr(device, "type", str(device)) == "cuda"
+        self._device = device
+        self.note: str | None = _cpu_unavailable()
+        self.cpu_ok = self.note is None
+        self.figures: dict[str, int | None] = {}
+        self.gpu_peak: int | None = None
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        """Measure the phase ``name`` (one of :data:`PHASES`) while the ``with`` block runs.
+
+        The figures are recorded also when the block raises (an out-of-memory phase keeps the
+        peak it reached).
+
+        Raises:
+            ValueError: ``name`` is not one of :data:`PHASES`.
+        """
+        if name not in PHASES:
+            raise ValueError(f"unknown phase {name!r}; the phases are {', '.join(PHASES)}")
+        import torch
+
+        rss0 = self._reset_cpu()
+        if self._cuda:
+            torch.cuda.synchronize(self._device)
+            torch.cuda.reset_peak_memory_stats(self._device)
+            alloc0 = torch.cuda.memory_allocated(self._device)
+            reserved0 = torch.cuda.memory_reserved(self._device)
+        try:
+            yield self
+        finally:
+            if rss0 is not None:
+                self.figures[f"{name}_cpu_bytes"] = max(0, _status_kib("VmHWM")["VmHWM"] * 1024 - rss0)
+            if self._cuda:
+                torch.cuda.synchronize(self._device)
+                peak = torch.cuda.max_memory_allocated(self._device)
+                self.gpu_peak = max(self.gpu_peak or 0, int(peak))
+                self.figures[f"{name}_gpu_bytes"] = int(peak - alloc0)
+                self.figures[f"{name}_gpu_reserved_bytes"] = int(
+                    torch.cuda.max_memory_reserved(self._device) - reserved0)
+
+    def _reset_cpu(self) -> int | None:
+        if not self.cpu_ok:
+            return None
+        try:
+            with _CLEAR_REFS.open("w") as f:
+                f.write("5")
+            return _status_kib("VmRSS")["VmRSS"] * 1024
+        except (OSError, KeyError) as exc:  # pragma: no cover - /proc vanished mid-trial
+            self.cpu_ok, self.note = False, f"the peak-RSS mark could not be reset: {exc}"
+            return None
+
+    def store(self, rec) -> None:
+        """Copy the figures and the note into the :class:`~gnnbench.types.TrialRecord` ``rec``."""
+        for key, value in self.figures.items():
+            setattr(rec, key, value)
+        notes = [self.note] if self.note else []
+        if not self._cuda:
+            notes.append("no CUDA device: GPU working memory is not measured")
+        rec.memory_note = "; ".join(notes) or None
+
+
 def git_commit(where: Path | None = None) -> str | None:
     """The git commit (``-dirty`` with uncommitted changes) of the checkout holding ``where`` (default:
     the gnnbench source tree), or ``None`` when it is not a git checkout."""
@@ -133,7 +254,7 @@ def plugin_source(kind: str, name: str, cls: type) -> PluginSource:
             break
     try:
         path = inspect.getsourcefile(cls)
-    except TypeError:
+    except (TypeError, OSError):  # a built-in, or a class defined where there is no source file
         path = None
     return PluginSource(name=name, distribution=dist, version=version, commit=git_commit(Path(path)) if path else None)
 

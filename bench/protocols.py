@@ -71,6 +71,10 @@ class MethodPlugin(Protocol):
         backbone_capabilities: optional; the backbone must declare at least one of these
             capabilities (:func:`gnnbench.capabilities.check_capabilities`, before any data loads).
         unsupported_reasons: optional ``{backbone name: why}`` shown when a backbone is refused.
+        meets_budget: optional, default ``False``; ``True`` when the method sizes its batches to
+            meet the trial's ``budget`` (``budget.nodes_per_batch`` / ``messages_per_batch``).
+            A budget given to a method that does not is refused before any data loads: its
+            batches would not be the size the comparison assumes.
         model: after :meth:`setup`, the module holding all learned state (weights, codebooks);
             the runner checkpoints its ``state_dict()`` at the best validation epoch.
         cache_dir: set by the runner before :meth:`setup`: a folder (maybe not yet created) where

@@ -3,7 +3,7 @@
 :func:`plan` validates a :class:`~gnnbench.config.TrialConfig` against the registered plugins
 before any data is loaded; :func:`execute_trial` runs one trial in the current process and
 returns its measurements; :mod:`gnnbench.worker` wraps it in a child process of its own, so that
-the peak memory figures belong to one trial and a crash or out-of-memory stays contained.
+the memory figures (peak RSS and the working memory of each phase) belong to one trial and a crash or out-of-memory stays contained.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .errors import ConfigError, PredictionError, UnsupportedError
 from .types import Batch, DatasetInfo, EpochPoint, Status, Task, TrialRecord
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .measure import Clock
+    from .measure import Clock, PhaseMemory
 
 __all__ = ["TrialPlan", "plan", "preflight", "execute_trial", "pick_device", "is_oom"]
 
@@ -66,6 +66,30 @@ def _check(method_cls: type, config: TrialConfig, method_config, backbone_config
                               f"dataset '{config.dataset}': {exc}") from exc
 
 
+def _check_budget(config: TrialConfig) -> None:
+    """Refuse a budget the method does not size its batches by (its ``meets_budget`` is not set).
+
+    Raises:
+        UnsupportedError: a budget is set and the method ignores budgets.
+    """
+    budget = {k: v for k, v in config.budget.model_dump().items() if v is not None}
+    method_cls = registry.load("methods", config.method)
+    if not budget or getattr(method_cls, "meets_budget", False):
+        return
+    given = ", ".join(f"budget.{k}={v}" for k, v in budget.items())
+    able = [n for n in registry.names("methods") if getattr(_load_quietly(n), "meets_budget", False)]
+    raise UnsupportedError(
+        f"method '{config.method}' does not size its batches by a budget, so {given} cannot be met; "
+        f"drop the budget, or use a method that meets one: {', '.join(able) or '(none registered)'}")
+
+
+def _load_quietly(name: str) -> type | None:
+    try:
+        return registry.load("methods", name)
+    except Exception:  # noqa: BLE001 - a broken plugin is reported where it is used, not here
+        return None
+
+
 def plan(config: TrialConfig) -> TrialPlan:
     """Resolve and validate ``config`` without loading any data.
 
@@ -77,7 +101,8 @@ def plan(config: TrialConfig) -> TrialPlan:
         UnknownNameError: a method, backbone or dataset name is not registered.
         PluginError: a plugin is broken.
         ConfigError: a plugin section has an unknown key or a bad value.
-        UnsupportedError: the method does not support the backbone or the dataset's task.
+        UnsupportedError: the method does not support the backbone or the dataset's task, or a
+            budget is set and the method does not size its batches by one.
         ConfigError: ``device = "cuda"`` where CUDA is not available.
         ConfigError: the method's ``check`` hook refuses the combination of options.
     """
@@ -91,6 +116,7 @@ def plan(config: TrialConfig) -> TrialPlan:
             f"method '{config.method}' does not support backbone '{config.backbone}'"
             f"{': ' + reason if reason else ''}; supported backbones: {', '.join(sorted(supported))}")
     check_capabilities(config.method, method_cls, config.backbone, backbone_cls)
+    _check_budget(config)
     method_config = _validate(method_cls, config.method_config, f"method_config for '{config.method}'")
     backbone_config = _validate(backbone_cls, config.backbone_config, f"backbone_config for '{config.backbone}'")
     dataset_config = _validate(dataset_cls, config.dataset_config, f"dataset_config for '{config.dataset}'")
@@ -205,7 +231,7 @@ def _run(config: TrialConfig, data_root, cache_root, emit: Emit, rec: TrialRecor
     import torch
     from torch_geometric import seed_everything
 
-    from .measure import Clock, NvmlMonitor, environment, plugin_sources
+    from .measure import Clock, NvmlMonitor, PhaseMemory, environment, plugin_sources
 
     p = plan(config)
     rec.metric, rec.config, rec.config_hash = p.info.metric, p.config.model_dump(mode="json"), p.config_hash
@@ -215,30 +241,32 @@ def _run(config: TrialConfig, data_root, cache_root, emit: Emit, rec: TrialRecor
     rec.plugins = plugin_sources({"method": (config.method, p.method_cls), "backbone": (config.backbone, p.backbone_cls),
                                   "dataset": (config.dataset, p.dataset_cls)})
     nvml = NvmlMonitor(device.index or 0).start() if device.type == "cuda" else None
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    memory = PhaseMemory(device)
     clock = Clock(device)
     try:
         seed_everything(config.seed)
-        t = clock.now()
-        dataset = p.dataset_cls(p.dataset_config).load(
-            Path(data_root) if data_root else None, Path(cache_root) / config.dataset)
-        rec.load_time_s = clock.now() - t
+        with memory.phase("load"):
+            t = clock.now()
+            dataset = p.dataset_cls(p.dataset_config).load(
+                Path(data_root) if data_root else None, Path(cache_root) / config.dataset)
+            rec.load_time_s = clock.now() - t
         rec.num_nodes, rec.num_edges = int(dataset.graph.num_nodes), int(dataset.graph.edge_index.size(1))
-        backbone = p.backbone_cls(p.backbone_config)
-        method = p.method_cls(p.method_config, backbone, config.train, config.budget)
-        method.cache_dir = _method_cache(Path(cache_root), config.dataset, p.config.dataset_config,
-                                         getattr(dataset, "source_key", None))
-        t = clock.now()
-        method.setup(dataset, device)
-        rec.preprocess_time_s = clock.now() - t
+        with memory.phase("preprocess"):
+            backbone = p.backbone_cls(p.backbone_config)
+            method = p.method_cls(p.method_config, backbone, config.train, config.budget)
+            method.cache_dir = _method_cache(Path(cache_root), config.dataset, p.config.dataset_config,
+                                             getattr(dataset, "source_key", None))
+            t = clock.now()
+            method.setup(dataset, device)
+            rec.preprocess_time_s = clock.now() - t
         rec.num_parameters = int(sum(q.numel() for q in method.model.parameters()))
-        _train(config, p, dataset, method, device, clock, emit, rec)
+        _train(config, p, dataset, method, device, clock, emit, rec, memory)
         extra = getattr(method, "report", None)
         rec.extra = dict(extra()) if callable(extra) else {}
     finally:
+        memory.store(rec)
         if device.type == "cuda":
-            rec.peak_gpu_allocated_bytes = int(torch.cuda.max_memory_allocated(device))
+            rec.peak_gpu_allocated_bytes = memory.gpu_peak
         if nvml is not None:
             rec.peak_gpu_nvml_bytes = nvml.stop()
 
@@ -302,7 +330,26 @@ def _predict(method, dataset, splits: list[str], method_name: str) -> dict:
     return preds
 
 
-def _train(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: Emit, rec: TrialRecord) -> None:
+def _train(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: Emit, rec: TrialRecord,
+           memory: "PhaseMemory") -> None:
+    """The epochs (the ``train`` phase of ``memory``), then the final inference (``inference``)."""
+    with memory.phase("train"):
+        best_state = _epochs(config, p, dataset, method, device, clock, emit, rec)
+    if best_state is not None:
+        method.model.load_state_dict(copy.deepcopy(best_state))
+    from .metrics import evaluate
+
+    with memory.phase("inference"):
+        t = clock.now()
+        preds = _predict(method, dataset, ["valid", "test"], config.method)
+        rec.inference_time_s = clock.now() - t
+    rec.val_metric = evaluate(p.info, preds["valid"], _labels(dataset, "valid"))
+    rec.test_metric = evaluate(p.info, preds["test"], _labels(dataset, "test"))
+
+
+def _epochs(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: Emit, rec: TrialRecord):
+    """Train ``train.epochs`` epochs (or until ``patience``); returns the best validation epoch's
+    model state (on the CPU), ``None`` if no epoch was validated."""
     from .metrics import evaluate
 
     tc = config.train
@@ -354,10 +401,4 @@ def _train(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: 
     rec.keep_progress()
     rec.best_epoch = best_epoch
     sizes.store(rec)
-    if best_state is not None:
-        method.model.load_state_dict(copy.deepcopy(best_state))
-    t = clock.now()
-    preds = _predict(method, dataset, ["valid", "test"], config.method)
-    rec.inference_time_s = clock.now() - t
-    rec.val_metric = evaluate(p.info, preds["valid"], _labels(dataset, "valid"))
-    rec.test_metric = evaluate(p.info, preds["test"], _labels(dataset, "test"))
+    return best_state

@@ -30,7 +30,7 @@ __all__ = ["SCHEMA_VERSION", "Base", "Trial", "Epoch", "Meta", "Store", "resolve
            "DEFAULT_DB", "resolved_device"]
 
 #: bump with a migration in ``_MIGRATIONS`` whenever the tables change
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DB = "gnnbench.db"
 
 
@@ -222,7 +222,13 @@ def resolved_device(ran: str | None, asked: str | None) -> str | None:
 
 
 #: from-version → callable(connection) that brings the tables to from-version + 1
-_MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _migrate_1_to_2}
+def _migrate_2_to_3(conn) -> None:
+    """Version 2 → 3: the working memory per phase (``load_cpu_bytes`` … ``memory_note``), added
+    empty: trials stored before were not measured that way, and no figure is invented for them."""
+    _add_missing_columns(conn, _trials_table)
+
+
+_MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 class Store:
@@ -323,11 +329,12 @@ class Store:
                 _progress(trial)
 
     def claim_trial(self, config, config_hash: str, is_live: Callable[[str | None, int | None, str | None], bool],
-                    sweep_id: str | None = None) -> str | None:
+                    sweep_id: str | None = None, device: str | None = None, rerun: bool = False) -> str | None:
         """Insert a ``running`` row unless ``(config_hash, config.seed)`` is taken; its ``run_id`` or ``None``.
 
-        Taken means: a ``completed`` row exists, or a ``running`` row whose runner
-        ``is_live(runner_host, runner_pid, started_at)``.  The check and the insert are one
+        Taken means: a ``completed`` row exists (unless ``rerun``: ``gnnbench run --rerun`` adds a
+        run beside it), or a ``running`` row whose runner ``is_live(runner_host, runner_pid,
+        started_at)``.  ``device``: the resolved device, stored at once.  The check and the insert are one
         transaction (``BEGIN IMMEDIATE`` on SQLite), so two sweeps sharing a database never both
         complete the same pair.  ``config_hash`` carries the resolved device (the trial's identity).
         """
@@ -337,9 +344,10 @@ class Store:
                 Trial.config_hash == config_hash, Trial.seed == config.seed,
                 Trial.status.in_([Status.COMPLETED.value, Status.RUNNING.value]))).all()
             for status, host, pid, started in rows:
-                if status == Status.COMPLETED.value or is_live(host, pid, started):
+                if (status == Status.COMPLETED.value and not rerun) or \
+                        (status == Status.RUNNING.value and is_live(host, pid, started)):
                     return None
-            s.add(_running_row(run_id, config, config_hash, sweep_id))
+            s.add(_running_row(run_id, config, config_hash, sweep_id, device))
         return run_id
 
     def interrupt_dead(self, is_live: Callable[[str | None, int | None, str | None], bool]) -> list[str]:

@@ -337,9 +337,11 @@ def is_live(host: str | None, pid: int | None, started_at: str | None) -> bool:
 class LocalExecutor(Executor):
     """Trials on this machine, ``workers`` at a time, each in a child process of its own.
 
-    Each worker thread claims a trial, runs it with :func:`gnnbench.worker.run_in_child`
-    (``RLIMIT_AS`` of ``memory_limit_bytes``, ``timeout_s`` seconds of wall clock) and finishes it
-    (:class:`~gnnbench.executor.Executor`); ``on_result`` is called from the worker threads.
+    Each worker thread claims a trial and runs and finishes it with
+    :meth:`~gnnbench.executor.Executor.execute` (a child process with an ``RLIMIT_AS`` of
+    ``memory_limit_bytes`` and ``timeout_s`` seconds of wall clock; the curve written as it grows);
+    ``on_result`` and ``on_event`` are called from the worker threads.  ``gnnbench run`` runs its
+    seeds through it too, one at a time.
     """
 
     def __init__(self, *args, workers: int = 1, **kwargs):
@@ -347,46 +349,57 @@ class LocalExecutor(Executor):
         self.workers = workers
 
     def _one(self, t: SweepTrial) -> None:
-        from .worker import run_in_child
-
         run_id = self.claim(t)
-        if run_id is not None:
-            record = run_in_child(t.plan.config, self.data_root, self.cache_root,
-                                  memory_limit_bytes=self.memory_limit_bytes, timeout_s=self.timeout_s)
-            self.finish(t, run_id, record)
+        if run_id is None:
+            return
+        if self.stopping.is_set():  # claimed just as the sweep was stopped: not started
+            self.interrupted(t, run_id)
+            return
+        self.execute(t, run_id)
 
     def run(self, trials: list[SweepTrial]) -> None:
         pending = deque(trials)
         lock = threading.Lock()
-        stop = threading.Event()
         errors: list[BaseException] = []
 
-        def work() -> None:
-            while not stop.is_set():
-                with lock:
-                    if not pending:
-                        return
-                    t = pending.popleft()
-                try:
-                    self._one(t)
-                except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
-                    errors.append(exc)
-                    stop.set()
-                    return
+        n = max(1, min(self.workers, len(trials)))
+        # one flag per worker thread, set when it has stored its last trial.  Not Thread.is_alive():
+        # a KeyboardInterrupt inside Thread.join marks a running thread as stopped on CPython 3.11
+        # (the bpo-45274 fix releases the lock the thread still holds), so the stopped run would
+        # exit while a trial's record is still being written.
+        finished = [threading.Event() for _ in range(n)]
 
-        threads = [threading.Thread(target=work, name=f"sweep-worker-{i}", daemon=True)
-                   for i in range(max(1, min(self.workers, len(trials))))]
-        for th in threads:
-            th.start()
+        def work(i: int) -> None:
+            try:
+                while not self.stopping.is_set():
+                    with lock:
+                        if not pending:
+                            return
+                        t = pending.popleft()
+                    try:
+                        self._one(t)
+                    except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
+                        errors.append(exc)
+                        self.stopping.set()
+                        return
+            finally:
+                finished[i].set()
+
+        def wait_all(between=lambda: None) -> None:
+            while not all(f.is_set() for f in finished):
+                between()
+                for f in finished:
+                    f.wait(0.2)
+
         try:
-            while any(th.is_alive() for th in threads):
-                for th in threads:
-                    th.join(0.2)
+            for i in range(n):
+                threading.Thread(target=work, args=(i,), name=f"sweep-worker-{i}", daemon=True).start()
+            wait_all()
         except KeyboardInterrupt:
-            stop.set()
-            _kill_trial_processes()  # their records come back ``interrupted`` (killed by SIGKILL)
-            for th in threads:
-                th.join()
+            self.stopping.set()
+            # until every worker has stored its trial: a child started after a kill (its thread was
+            # between claiming and starting it) is killed on the next pass
+            wait_all(between=_kill_trial_processes)  # their records come back ``interrupted``
             raise
         if errors:
             raise errors[0]

@@ -253,6 +253,14 @@ class TrialRecord:
         peak_cpu_rss_bytes: the trial process's peak resident set size (``ru_maxrss``).
         peak_gpu_allocated_bytes: ``torch.cuda.max_memory_allocated``; ``peak_gpu_nvml_bytes``:
             the process's peak as NVML reports it.
+        load_cpu_bytes, preprocess_cpu_bytes, train_cpu_bytes, inference_cpu_bytes: the working
+            memory of each phase on the host: its peak RSS minus the RSS at its start
+            (:class:`gnnbench.measure.PhaseMemory`). The phases: loading the dataset,
+            ``method.setup``, training (every epoch, validation included), the final inference.
+        load_gpu_bytes, …, inference_gpu_bytes: the same on a CUDA device, from
+            ``max_memory_allocated`` minus ``memory_allocated`` at the phase's start;
+            ``*_gpu_reserved_bytes`` from the caching allocator's ``memory_reserved``.
+        memory_note: why a working-memory figure is ``None`` (not Linux, no CUDA device, …).
         num_parameters: trainable parameters of the model.
         num_nodes, num_edges: the loaded training graph's size (``edge_index.size(1)``).
         num_batches: training batches over all epochs.
@@ -287,6 +295,19 @@ class TrialRecord:
     peak_cpu_rss_bytes: int | None = None
     peak_gpu_allocated_bytes: int | None = None
     peak_gpu_nvml_bytes: int | None = None
+    load_cpu_bytes: int | None = None
+    preprocess_cpu_bytes: int | None = None
+    train_cpu_bytes: int | None = None
+    inference_cpu_bytes: int | None = None
+    load_gpu_bytes: int | None = None
+    preprocess_gpu_bytes: int | None = None
+    train_gpu_bytes: int | None = None
+    inference_gpu_bytes: int | None = None
+    load_gpu_reserved_bytes: int | None = None
+    preprocess_gpu_reserved_bytes: int | None = None
+    train_gpu_reserved_bytes: int | None = None
+    inference_gpu_reserved_bytes: int | None = None
+    memory_note: str | None = None
     num_parameters: int | None = None
     num_nodes: int | None = None
     num_edges: int | None = None

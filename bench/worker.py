@@ -55,7 +55,7 @@ def run_in_child(config, data_root: Path | None, cache_root: Path,
     log = tempfile.TemporaryFile()
     started = datetime.now(timezone.utc).isoformat()
     proc = subprocess.Popen([sys.executable, "-m", "gnnbench.worker", str(write_fd)], stdin=subprocess.PIPE,
-                            stdout=log, stderr=log, pass_fds=(write_fd,), close_fds=True)
+                            stdout=log, stderr=log, pass_fds=(write_fd,), close_fds=True, env=child_environment())
     os.close(write_fd)
     proc.stdin.write(json.dumps(spec).encode())
     proc.stdin.close()
@@ -109,6 +109,18 @@ def run_in_child(config, data_root: Path | None, cache_root: Path,
     record.peak_cpu_rss_bytes = int(usage.ru_maxrss) * 1024  # Linux reports KiB
     log.close()
     return record
+
+
+def child_environment() -> dict[str, str]:
+    """The trial process's environment: this one's, with glibc's mmap threshold set to
+    :data:`gnnbench.measure.MMAP_THRESHOLD_BYTES` (``MALLOC_MMAP_THRESHOLD_``) unless the user set
+    it, so that freed tensors go back to the operating system and the per-phase working memory
+    (measured from RSS) follows live memory.  Other C libraries ignore the variable."""
+    from .measure import MMAP_THRESHOLD_BYTES
+
+    env = dict(os.environ)
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD_BYTES))
+    return env
 
 
 def epoch_point(event: dict[str, Any]) -> EpochPoint:

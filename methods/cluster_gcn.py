@@ -30,6 +30,7 @@ class ClusterGCN:
     description: ClassVar[str] = "Cluster-GCN: batches of METIS partitions with their between-part edges (Chiang et al. 2019)"
     supported_backbones: ClassVar[frozenset[str] | None] = None
     backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution", "bipartite"})
+    meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
 
     class Config(BaseModel):

@@ -35,6 +35,7 @@ class GraphSAINTRW:
     description: ClassVar[str] = "GraphSAINT-RW: random-walk subgraphs with normalised aggregation and loss (Zeng et al. 2020)"
     supported_backbones: ClassVar[frozenset[str] | None] = None
     backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution", "bipartite"})
+    meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
 
     class Config(BaseModel):

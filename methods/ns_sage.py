@@ -35,6 +35,7 @@ class NSSage:
     backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"bipartite"})
     unsupported_reasons: ClassVar[dict[str, str]] = {
         "gcn": "NS-SAGE is not compatible with GCN (Ding et al. 2021, Table 4 note 1)"}
+    meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
 
     class Config(BaseModel):

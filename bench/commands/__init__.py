@@ -76,8 +76,24 @@ def _usage_error(exc: typer.TyperException) -> None:
     ctx = getattr(exc, "ctx", None)
     where = ctx.command_path if ctx is not None else "gnnbench"
     text = exc.format_message().strip().rstrip(".")
+    given = _rejected_input(exc)
+    if given is not None:
+        text += f" (got {given!r}" + (", an option where a value was expected" if given.startswith("-") else "") + ")"
     sep = " " if text.endswith("?") else "; "
     console.print(f"error: {text}{sep}see `{where} --help`", highlight=False, markup=False, soft_wrap=True)
+
+
+def _rejected_input(exc: BaseException) -> str | None:
+    """The token a pydantic-converted option refused (typer's message leaves it out), if known."""
+    cause = exc.__cause__ or exc.__context__
+    errors = getattr(cause, "errors", None)
+    if not callable(errors):
+        return None
+    try:
+        value = errors()[0].get("input")
+    except Exception:  # noqa: BLE001 - not a pydantic error after all
+        return None
+    return value if isinstance(value, str) else None
 
 
 def main(argv: list[str] | None = None) -> None:

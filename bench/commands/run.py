@@ -55,8 +55,8 @@ def run(
     failures = 0
     with sigterm_as_interrupt():
         for p in pending_plans(store, plans, rerun, lambda text: console.print(text, highlight=False, markup=False)):
-            record = _run_one(p, store, root, cache)
-            failures += record.status != "completed"
+            record = _run_one(p, store, root, cache, rerun)
+            failures += record is not None and record.status != "completed"
     raise typer.Exit(1 if failures else 0)
 
 
@@ -105,24 +105,35 @@ def plans_of(raw: dict[str, Any]) -> list:
     return [plan(base.model_copy(update={"seed": s})) for s in seeds]
 
 
-def _run_one(p, store, root, cache) -> "TrialRecord":
+def _run_one(p, store, root, cache, rerun: bool) -> "TrialRecord | None":
+    """Claim, run and store one trial with the local executor (one child process), showing its
+    progress; ``None`` when another process is running it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..trials import run_and_store
+    from ..sweep import LocalExecutor, SweepTrial
 
     c = p.config
     label = f"{c.method}/{c.backbone}/{c.dataset} seed {c.seed}"
+    done: list = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
                   transient=True) as bar:
         task = bar.add_task(label, total=c.train.epochs, status="loading")
 
-        def on_event(event: dict[str, Any]) -> None:
+        def on_event(trial, event: dict[str, Any]) -> None:
+            if event.get("type") != "epoch":
+                return
             val = event.get("val_metric")
             status = f"loss {event['loss']:.4f}" + (f"  val {val:.4f}" if val is not None else "")
             bar.update(task, completed=event["epoch"], status=status)
 
-        run_id, rec = run_and_store(p, store, root, cache, on_event)
+        LocalExecutor(store, root, cache, lambda trial, run_id, record: done.append((run_id, record)),
+                      on_event=on_event, rerun=rerun).run([SweepTrial(p)])
+    run_id, rec = done[0]
+    if rec is None:
+        console.print(f"skip {label}: another process is running it (see `gnnbench results`)",
+                      highlight=False, markup=False)
+        return None
     console.print(summary(label, run_id, rec), highlight=False)
     return rec
 

@@ -45,6 +45,7 @@ class VQGNN:
                                   "through feature/gradient codewords")
     supported_backbones: ClassVar[frozenset[str] | None] = None
     backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution", "attention"})
+    meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
 
     class Config(BaseModel):

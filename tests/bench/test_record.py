@@ -74,7 +74,7 @@ def test_version_1_database_migrates_and_reads_back_unchanged(tmp_path):
     assert version == "1" and len(before) == 4 and len(epochs_before) == 8
     Store(f"sqlite:///{db}")
     after, epochs_after, version = _raw(db)
-    assert version == str(SCHEMA_VERSION) == "2"
+    assert version == str(SCHEMA_VERSION) == "3"
     for old, new in zip(before, after, strict=True):
         for key, value in old.items():
             if key != "config_hash":
@@ -91,6 +91,7 @@ def test_version_1_database_migrates_and_reads_back_unchanged(tmp_path):
         if old["device"]:
             assert new["device_name"] == json.loads(old["environment"])["device_name"]
         assert new["transfer_time_s"] is None and new["num_nodes"] is None
+        assert new["train_cpu_bytes"] is None and new["memory_note"] is None  # version 3: not measured then
     for old, new in zip(epochs_before, epochs_after, strict=True):
         assert {k: new[k] for k in old} == old and new["transfer_time_s"] is None
     # a new trial of the same configuration on the CPU has the migrated trials' identity
@@ -106,6 +107,6 @@ def test_version_1_database_migrates_and_reads_back_unchanged(tmp_path):
 def test_record_fields_have_units_or_are_known_names():
     units = ("_s", "_bytes", "_metric", "_at")
     plain = {"status", "metric", "best_epoch", "epochs", "num_parameters", "num_nodes", "num_edges", "num_batches",
-             "device", "device_name", "config", "config_hash", "plugins", "environment", "extra", "error", "curve"}
+             "device", "device_name", "config", "config_hash", "plugins", "environment", "extra", "error", "memory_note", "curve"}
     for f in dataclasses.fields(TrialRecord):
         assert f.name.endswith(units) or f.name in plain or "per_batch" in f.name, f.name
