@@ -61,8 +61,8 @@ class GAS:
     of the whole-graph matrices) or ``bipartite`` layers (gat: the layer on the block of edges into
     the batch, its attention normalised over all of a node's neighbours).  With ``refresh = True``
     every history is recomputed exactly (eval mode, current weights) before each batch is drawn:
-    GAS's output then equals full-graph training's (Fey et al. 2021, Theorem 2 with zero staleness),
-    at full-graph cost; for testing.
+    GAS's output then equals full-graph training's (Fey et al. 2021, Sec. 3: without staleness the
+    approximation error vanishes), at full-graph cost; for testing.
 
     Memory: the histories are ``Σ_l N·f_l·4`` bytes of host memory (``O(L·N·f)``), allocated in
     ``setup``, so they fall in the runner's preprocess host-memory figure, and are reported as

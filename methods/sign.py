@@ -1,7 +1,7 @@
 """SIGN: an MLP on ``[X, S X, …, S^K X]`` (Rossi, Frasca, Chamberlain, Eynard, Bronstein & Monti 2020)."""
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,7 +46,7 @@ class SIGN(PrecomputedMethod):
         hidden_channels: int = Field(64, ge=1)
         num_layers: int = Field(1, ge=1, le=16)
         dropout: float = Field(0.5, ge=0, lt=1)
-        activation: str = Field("relu", pattern="^(relu|prelu)$")
+        activation: Literal["relu", "prelu"] = "relu"
         batch_size: int = Field(512, ge=1)
         inference_batch_size: int = Field(4096, ge=1)
 
