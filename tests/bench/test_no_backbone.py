@@ -45,6 +45,10 @@ def test_run_stores_a_trial_without_a_backbone(cli, tmp_path):
     code, out, err = cli("run", "-m", "sgc", "-b", "gcn", "-d", "synthetic", "--db", str(db))
     assert code == 2 and "needs no backbone" in err
     assert con.execute("SELECT count(*) FROM trials").fetchone()[0] == 1  # nothing written
+    code, out, err = cli("results", "--db", str(db), "-b", "gcn", "--format", "json")
+    assert code == 0 and out.strip() == "[]", err  # a stored trial without a backbone matches no name
+    code, out, err = cli("results", "--db", str(db), "-m", "sgc", "--format", "json")
+    assert code == 0 and '"backbone": null' in out, err
 
 
 def test_list_and_show_say_it_needs_no_backbone(cli):
