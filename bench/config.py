@@ -90,11 +90,16 @@ class BudgetConfig(BaseModel):
 
 
 class TrialConfig(BaseModel):
-    """One trial's full configuration (the plugin sections hold each plugin's own options)."""
+    """One trial's full configuration (the plugin sections hold each plugin's own options).
+
+    ``backbone`` is ``None`` (and ``backbone_config`` empty) exactly for a method that needs no
+    backbone (``supported_backbones = frozenset()``, :func:`gnnbench.capabilities.needs_backbone`);
+    :func:`gnnbench.runner.plan` refuses any other combination.
+    """
 
     model_config = _FROZEN
     method: str
-    backbone: str
+    backbone: str | None = None
     dataset: str = "synthetic"
     seed: int = Field(0, ge=0, le=MAX_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -87,7 +87,8 @@ def check_names(filters: Filters, stored: dict[str, Iterable[str]]) -> None:
     from . import registry
 
     for kind, wanted in (("method", filters.method), ("backbone", filters.backbone), ("dataset", filters.dataset)):
-        known = sorted(set(stored.get(kind, ())) | set(registry.names(f"{kind}s")))
+        # a trial of a method that needs no backbone stores none (None): no name to match
+        known = sorted({n for n in stored.get(kind, ()) if n is not None} | set(registry.names(f"{kind}s")))
         for name in wanted:
             if name not in known:
                 hint = closest(name, known)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+from .capabilities import NO_BACKBONE
 from .errors import ConfigError, GnnbenchError
 
 __all__ = ["check_before_running", "check_device", "check_in_child"]
@@ -166,11 +167,12 @@ def _setup_all(spec: dict) -> dict | None:
     for data in spec["setups"]:
         config = TrialConfig(**data)
         p = plan(config)
-        label = f"{config.method}/{config.backbone}/{config.dataset}"
+        label = f"{config.method}/{config.backbone or NO_BACKBONE}/{config.dataset}"
         try:
             seed_everything(config.seed)
             dataset = _load(config.dataset, p.config.dataset_config, spec)
-            method = p.method_cls(p.method_config, p.backbone_cls(p.backbone_config), config.train, config.budget)
+            backbone = p.backbone_cls(p.backbone_config) if p.backbone_cls is not None else None
+            method = p.method_cls(p.method_config, backbone, config.train, config.budget)
             method.cache_dir = _method_cache(Path(spec["cache_root"]), config.dataset, p.config.dataset_config,
                                              getattr(dataset, "source_key", None))
             method.setup(dataset, torch.device("cpu"))

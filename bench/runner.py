@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import registry
-from .capabilities import check_capabilities
+from .capabilities import check_backbone_choice, check_capabilities
 from .config import TrialConfig, config_hash, validate
 from .errors import ConfigError, PredictionError, UnsupportedError
 from .types import Batch, DatasetInfo, EpochPoint, Status, Task, TrialRecord
@@ -35,7 +35,8 @@ class TrialPlan:
 
     config: TrialConfig
     method_cls: type
-    backbone_cls: type
+    backbone_cls: type | None
+    """``None`` for a method that needs no backbone (as ``backbone_config``)."""
     dataset_cls: type
     method_config: Any
     backbone_config: Any
@@ -101,24 +102,30 @@ def plan(config: TrialConfig) -> TrialPlan:
         UnknownNameError: a method, backbone or dataset name is not registered.
         PluginError: a plugin is broken.
         ConfigError: a plugin section has an unknown key or a bad value.
-        UnsupportedError: the method does not support the backbone or the dataset's task, or a
-            budget is set and the method does not size its batches by one.
+        UnsupportedError: the method does not support the backbone or the dataset's task, a
+            backbone is named for a method that needs none, or a budget is set and the method
+            does not size its batches by one.
+        ConfigError: no backbone named for a method that needs one.
         ConfigError: ``device = "cuda"`` where CUDA is not available.
         ConfigError: the method's ``check`` hook refuses the combination of options.
     """
     method_cls = registry.load("methods", config.method)
-    backbone_cls = registry.load("backbones", config.backbone)
+    backbone_cls = registry.load("backbones", config.backbone) if config.backbone is not None else None
     dataset_cls = registry.load("datasets", config.dataset)
+    check_backbone_choice(config.method, method_cls, config.backbone, config.backbone_config)
     supported = method_cls.supported_backbones
-    if supported is not None and config.backbone not in supported:
+    if backbone_cls is not None and supported is not None and config.backbone not in supported:
         reason = getattr(method_cls, "unsupported_reasons", {}).get(config.backbone, "")
         raise UnsupportedError(
             f"method '{config.method}' does not support backbone '{config.backbone}'"
             f"{': ' + reason if reason else ''}; supported backbones: {', '.join(sorted(supported))}")
-    check_capabilities(config.method, method_cls, config.backbone, backbone_cls)
+    backbone_config = None
+    if backbone_cls is not None:
+        check_capabilities(config.method, method_cls, config.backbone, backbone_cls)
     _check_budget(config)
     method_config = _validate(method_cls, config.method_config, f"method_config for '{config.method}'")
-    backbone_config = _validate(backbone_cls, config.backbone_config, f"backbone_config for '{config.backbone}'")
+    if backbone_cls is not None:
+        backbone_config = _validate(backbone_cls, config.backbone_config, f"backbone_config for '{config.backbone}'")
     dataset_config = _validate(dataset_cls, config.dataset_config, f"dataset_config for '{config.dataset}'")
     info = dataset_cls(dataset_config).info()
     if info.task not in method_cls.supported_tasks:
@@ -128,7 +135,7 @@ def plan(config: TrialConfig) -> TrialPlan:
     _check(method_cls, config, method_config, backbone_config, info)
     resolved = config.model_copy(update={
         "method_config": method_config.model_dump(mode="json"),
-        "backbone_config": backbone_config.model_dump(mode="json"),
+        "backbone_config": backbone_config.model_dump(mode="json") if backbone_config is not None else {},
         "dataset_config": dataset_config.model_dump(mode="json"),
     })
     return TrialPlan(resolved, method_cls, backbone_cls, dataset_cls, method_config, backbone_config,
@@ -238,8 +245,9 @@ def _run(config: TrialConfig, data_root, cache_root, emit: Emit, rec: TrialRecor
     device = pick_device(p.device)
     rec.environment = environment(device)
     rec.device, rec.device_name = device.type, rec.environment["device_name"]
-    rec.plugins = plugin_sources({"method": (config.method, p.method_cls), "backbone": (config.backbone, p.backbone_cls),
-                                  "dataset": (config.dataset, p.dataset_cls)})
+    used = {"method": (config.method, p.method_cls), "backbone": (config.backbone, p.backbone_cls),
+            "dataset": (config.dataset, p.dataset_cls)}
+    rec.plugins = plugin_sources({k: v for k, v in used.items() if v[1] is not None})
     nvml = NvmlMonitor(device.index or 0).start() if device.type == "cuda" else None
     memory = PhaseMemory(device)
     clock = Clock(device)
@@ -252,7 +260,7 @@ def _run(config: TrialConfig, data_root, cache_root, emit: Emit, rec: TrialRecor
             rec.load_time_s = clock.now() - t
         rec.num_nodes, rec.num_edges = int(dataset.graph.num_nodes), int(dataset.graph.edge_index.size(1))
         with memory.phase("preprocess"):
-            backbone = p.backbone_cls(p.backbone_config)
+            backbone = p.backbone_cls(p.backbone_config) if p.backbone_cls is not None else None
             method = p.method_cls(p.method_config, backbone, config.train, config.budget)
             method.cache_dir = _method_cache(Path(cache_root), config.dataset, p.config.dataset_config,
                                              getattr(dataset, "source_key", None))

@@ -71,7 +71,7 @@ _trials_table = Table(
     Column("run_id", String(32), unique=True, index=True),
     Column("sweep_id", String(64), index=True),
     Column("method", String(128), index=True, nullable=False),
-    Column("backbone", String(128), index=True, nullable=False),
+    Column("backbone", String(128), index=True),  # NULL: a method that needs no backbone (SGC, SIGN)
     Column("dataset", String(128), index=True, nullable=False),
     Column("seed", Integer, nullable=False),
     *_record_columns(TrialRecord),
@@ -221,13 +221,40 @@ def resolved_device(ran: str | None, asked: str | None) -> str | None:
     return asked if asked and asked != "auto" else None
 
 
-#: from-version → callable(connection) that brings the tables to from-version + 1
 def _migrate_2_to_3(conn) -> None:
-    """Version 2 → 3: the working memory per phase (``load_cpu_bytes`` … ``memory_note``), added
-    empty: trials stored before were not measured that way, and no figure is invented for them."""
+    """Version 2 → 3: ``trials.backbone`` may be NULL (a trial of a method that needs no backbone),
+    and the working memory per phase (``load_cpu_bytes`` … ``memory_note``) is added, empty: trials
+    stored before were not measured that way, and no figure is invented for them.
+
+    Only the column's NOT NULL constraint goes; every stored value is kept.  SQLite cannot alter
+    a column: its table definition is edited in place, the procedure SQLite documents for removing
+    a NOT NULL constraint (https://sqlite.org/lang_altertable.html, "making other kinds of table
+    schema changes"), since no stored row can violate the looser definition.
+    """
+    _nullable_backbone(conn)
     _add_missing_columns(conn, _trials_table)
 
 
+def _nullable_backbone(conn) -> None:
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql("ALTER TABLE trials ALTER COLUMN backbone DROP NOT NULL")
+        return
+    import re
+
+    sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trials'").scalar()
+    new, count = re.subn(r'(\bbackbone"?\s+VARCHAR\(128\))\s+NOT NULL', r"\1", sql or "")
+    if count != 1:
+        raise RuntimeError(f"cannot find the NOT NULL backbone column in the trials table's definition: {sql!r}")
+    version = conn.exec_driver_sql("PRAGMA schema_version").scalar()
+    conn.exec_driver_sql("PRAGMA writable_schema = ON")
+    try:
+        conn.exec_driver_sql("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'trials'", (new,))
+        conn.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.exec_driver_sql("PRAGMA writable_schema = OFF")
+
+
+#: from-version → callable(connection) that brings the tables to from-version + 1
 _MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 

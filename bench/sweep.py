@@ -30,6 +30,8 @@ The trials are ``datasets × methods × backbones × (the grid axes that apply) 
 a plugin's options (``method_config.<name>.<key>``, ``backbone_config.<name>.<key>``,
 ``dataset_config.<name>.<key>``; ``method.``, ``backbone.``, ``dataset.`` are short forms) only
 applies to trials of that plugin.  ``train.<key>``, ``budget.<key>`` and ``device`` apply to all.
+A method that needs no backbone (SGC, SIGN: :func:`gnnbench.capabilities.needs_backbone`) gets
+one trial per dataset and grid point, with no backbone, whatever the ``backbones`` list.
 
 Every trial is validated (:func:`gnnbench.runner.plan`) before anything runs or is written: an
 unknown name or a bad value stops the sweep with one message; a combination the method does not
@@ -56,6 +58,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .capabilities import NO_BACKBONE, needs_backbone
 from .config import SECTION_ALIASES, TrialConfig, check_seeds, set_path, validate
 from .errors import ConfigError, UnsupportedError
 from .executor import Executor, OnResult
@@ -84,7 +87,7 @@ class SweepTrial:
     def label(self) -> str:
         c = self.plan.config
         extra = " ".join(f"{k}={v}" for k, v in self.params)
-        return f"{c.method}/{c.backbone}/{c.dataset} seed {c.seed}" + (f" {extra}" if extra else "")
+        return f"{c.method}/{c.backbone or NO_BACKBONE}/{c.dataset} seed {c.seed}" + (f" {extra}" if extra else "")
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,11 @@ def expand(raw: dict[str, Any], default_name: str) -> Sweep:
     axes = [(_check_axis(p, names), v) for p, v in _flatten_grid(raw.get("grid", {}))]
     sweep = Sweep(sweep_id=name)
     seen: set[tuple[str, int]] = set()
-    for dataset, method, backbone in itertools.product(names["dataset"], names["method"], names["backbone"]):
+    def backbones_of(method: str) -> list[str | None]:  # a method that needs no backbone: one trial, none
+        return names["backbone"] if needs_backbone(registry.load("methods", method)) else [None]
+
+    combos = [(d, m, b) for d, m in itertools.product(names["dataset"], names["method"]) for b in backbones_of(m)]
+    for dataset, method, backbone in combos:
         mine = [(p, v) for p, v in axes if _applies(p, method, backbone, dataset)]
         for combo in itertools.product(*(v for _, v in mine)):
             data = json.loads(json.dumps({**base, "method": method, "backbone": backbone, "dataset": dataset,

@@ -101,11 +101,11 @@ def _backbones(cls: type) -> list[str | None]:
     """The registered backbones the method accepts: its ``supported_backbones`` that provide one
     of its ``backbone_capabilities`` (:mod:`gnnbench.capabilities`, as ``plan()`` checks them)."""
     from . import registry
-    from .capabilities import backbone_capabilities
+    from .capabilities import backbone_capabilities, needs_backbone
 
     declared = cls.supported_backbones
-    if declared is not None and not declared:
-        return [None]  # needs no backbone
+    if not needs_backbone(cls):
+        return [None]  # needs no backbone: the runner passes backbone=None
     names = registry.names("backbones") if declared is None else sorted(declared)
     needs = frozenset(getattr(cls, "backbone_capabilities", frozenset()))
     return [n for n in names if not needs or needs & backbone_capabilities(registry.load("backbones", n))]

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .capabilities import NO_BACKBONE
 from .errors import ConfigError
 from .runner import TrialPlan
 from .store import Store
@@ -79,7 +80,7 @@ def pending_plans(store: Store, plans: Sequence[TrialPlan], rerun: bool = False,
     for p in plans:
         if (p.config_hash, p.config.seed) in done:
             c = p.config
-            say(f"skipped {c.method}/{c.backbone}/{c.dataset} seed {c.seed} on {p.device}: already completed "
+            say(f"skipped {c.method}/{c.backbone or NO_BACKBONE}/{c.dataset} seed {c.seed} on {p.device}: already completed "
                 f"(config {p.config_hash}); pass --rerun to run it again")
         else:
             todo.append(p)

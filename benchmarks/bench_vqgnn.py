@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-METHODS = ["vqgnn", "ns_sage", "cluster_gcn", "graphsaint_rw"]
+METHODS = ["vqgnn", "ns_sage", "cluster_gcn", "graphsaint_rw", "gas", "ladies", "sgc", "sign"]
+#: methods that need no backbone (run without -b; a messages budget leaves their batches as they are)
+NO_BACKBONE = {"sgc", "sign"}
 
 
 def _dataset_sets(args) -> list[str]:
@@ -83,7 +85,7 @@ def peak_memory(args) -> dict:
         for method in METHODS:
             db = Path(tmp) / f"{method}.db"
             cmd = [sys.executable, "-c", "from gnnbench.cli import main; main()", "run", "-m", method,
-                   "-b", args.backbone, "--seeds", "0", "--db", str(db),
+                   *([] if method in NO_BACKBONE else ["-b", args.backbone]), "--seeds", "0", "--db", str(db),
                    "--set", f"train.epochs={args.epochs}",
                    "--set", f"budget.messages_per_batch={args.messages}"]
             for s in _dataset_sets(args):

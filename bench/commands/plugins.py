@@ -34,6 +34,7 @@ def list_(kind: Annotated[Optional[str], typer.Argument(help="methods, backbones
     """
     from rich.table import Table
 
+    from ..capabilities import needs_backbone
     from ..registry import KINDS, describe, load
 
     if name is not None:
@@ -43,7 +44,7 @@ def list_(kind: Annotated[Optional[str], typer.Argument(help="methods, backbones
     for k in kinds:
         rows = []
         for name, desc, dist, error in describe(k):
-            if not error and k == "methods" and load(k, name).supported_backbones == frozenset():
+            if not error and k == "methods" and not needs_backbone(load(k, name)):
                 desc = f"{desc} (needs no backbone)"
             rows.append((name, desc, dist, error))
         if not sys.stdout.isatty():  # one plugin per line, tab-separated, for scripts and pipes

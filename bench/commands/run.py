@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, List, Optional
 import typer
 
 from ..errors import ConfigError
+from ..capabilities import NO_BACKBONE
 from ._common import CacheDir, DataRoot, Db, cache_root, check_writable_db, console, data_root, sigterm_as_interrupt
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,10 +85,9 @@ def build_raw(config: Optional[Path], method, backbone, dataset, device, epochs,
     raw = merge_sources(base, flags, list(sets or []))
     if "seed" in raw:
         raw["seeds"] = [raw.pop("seed")]
-    for key in ("method", "backbone"):
-        if key not in raw:
-            raise ConfigError(f"no {key} given; pass --{key} NAME (see `gnnbench list {key}s`)")
-    return raw
+    if "method" not in raw:
+        raise ConfigError("no method given; pass --method NAME (see `gnnbench list methods`)")
+    return raw  # a missing backbone is refused by plan() unless the method needs none
 
 
 def plans_of(raw: dict[str, Any]) -> list:
@@ -113,7 +113,7 @@ def _run_one(p, store, root, cache, rerun: bool) -> "TrialRecord | None":
     from ..sweep import LocalExecutor, SweepTrial
 
     c = p.config
-    label = f"{c.method}/{c.backbone}/{c.dataset} seed {c.seed}"
+    label = f"{c.method}/{c.backbone or NO_BACKBONE}/{c.dataset} seed {c.seed}"
     done: list = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,

@@ -140,7 +140,7 @@ CASES = [
      "(got '--db', an option where a value was expected)"),
     ("misspelt-option", lambda t: [*RUN, "-m", "full_graph", "-b", "gcn", "--epoch", "3"],
      "No such option: --epoch"),
-    ("list-methods-unknown-name", lambda t: ["list", "methods", "sgc"], "unknown method 'sgc'"),
+    ("list-methods-unknown-name", lambda t: ["list", "methods", "sgcn"], "unknown method 'sgcn'"),
     ("show-unknown-kind", lambda t: ["show", "methods", "vqgnn"], "did you mean 'method'?"),
     # bad input that used to be stored as a failed trial
     ("device-cuda-without-cuda", lambda t: [*RUN, "-m", "full_graph", "-b", "gcn", "--device", "cuda"],
