@@ -63,7 +63,7 @@ def layerwise_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -
     for i in range(stack.num_layers):
         mats = stack.conv_matrices(i, edge_index, n) if fixed else []
         cscs = [(build_csc(torch.stack([m.src, m.dst]), n), m.weight) for m in mats]
-        outs = []
+        result = None  # [N, out_i], written batch by batch (no list of parts to concatenate)
         for start in range(0, n, batch_size):  # a loop over batches, vectorised within
             dst = torch.arange(start, min(start + batch_size, n))
             if fixed:
@@ -85,8 +85,10 @@ def layerwise_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -
                 ei = torch.stack([inv + dst.numel(), slot]).to(device)
                 h = x[nodes.to(x.device)].to(device)
                 out = stack.layer(i, (h, h[:dst.numel()]), ei)
-            outs.append(out.to(x.device))
-        x = torch.cat(outs)
+            if result is None:
+                result = out.new_empty((n,) + tuple(out.shape[1:]), device=x.device)
+            result[start:start + dst.numel()] = out
+        x = result
     return x
 
 

@@ -62,7 +62,7 @@ def lhop_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -> Ten
         edge_index = edge_index[:, edge_index[0] != edge_index[1]]
     sampler = UniformNeighborSampler(edge_index, n, [-1] * num_layers)
     matrices = None if blocks else [stack.conv_matrices(i, edge_index, n) for i in range(num_layers)]
-    outs = []
+    result = None  # [N, out], written batch by batch
     for start in range(0, n, batch_size):  # a loop over batches, vectorised within
         out = sampler.sample(torch.arange(start, min(start + batch_size, n)))
         h = x[out.node.to(x.device)].to(device)
@@ -71,8 +71,10 @@ def lhop_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -> Ten
             h = sampled_forward(stack, h, local.to(device), out.num_sampled_nodes, out.num_sampled_edges)
         else:
             h = _fixed_forward(stack, matrices, h, out, local, device)
-        outs.append(h.to(x.device))
-    return torch.cat(outs)
+        if result is None:
+            result = h.new_empty((n,) + tuple(h.shape[1:]), device=x.device)
+        result[start:start + h.size(0)] = h
+    return result
 
 
 def _fixed_forward(stack, matrices, h: Tensor, out, local: Tensor, device) -> Tensor:
