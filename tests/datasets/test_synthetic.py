@@ -31,3 +31,20 @@ def test_same_seed_same_graph_as_before_the_memory_saving_rewrite():
     assert ei[:, :5].tolist() == [[0, 0, 0, 0, 0], [15, 30, 88, 132, 222]]
     assert int(g.y.sum()) == 765
     assert abs(float(g.x.double().sum()) - 40.81956000253558) < 1e-9
+
+
+def test_generated_graph_is_cached_per_shape_and_read_back_identical(tmp_path):
+    first = Synthetic(Synthetic.Config(num_nodes=300, avg_degree=6)).load(None, tmp_path)
+    files = list(tmp_path.glob("graph_*.pt"))
+    assert len(files) == 1
+    again = Synthetic(Synthetic.Config(num_nodes=300, avg_degree=6, train_fraction=0.3)).load(None, tmp_path)
+    assert list(tmp_path.glob("graph_*.pt")) == files  # the split does not shape the graph
+    for key in ("x", "edge_index", "y"):
+        assert torch.equal(first.graph[key], again.graph[key])
+    fresh = _load(num_nodes=300, avg_degree=6)
+    assert torch.equal(fresh.graph.edge_index, again.graph.edge_index)
+    Synthetic(Synthetic.Config(num_nodes=300, avg_degree=6, seed=1)).load(None, tmp_path)
+    assert len(list(tmp_path.glob("graph_*.pt"))) == 2
+    files[0].write_bytes(b"damaged")  # an unreadable cache file is regenerated, not trusted
+    healed = Synthetic(Synthetic.Config(num_nodes=300, avg_degree=6)).load(None, tmp_path)
+    assert torch.equal(healed.graph.x, first.graph.x)
