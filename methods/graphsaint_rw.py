@@ -1,7 +1,7 @@
 """GraphSAINT-RW: subgraphs induced by random walks, with normalised aggregation and loss (Zeng et al. 2020)."""
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import ClassVar, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,7 +25,8 @@ class GraphSAINTRW:
     attention has no fixed weights to rescale: it runs on the subgraph unweighted, with the loss
     normalisation only.  A batch without a training node takes no step (:mod:`gnnbench.training`);
     batch norm normalises by the statistics of the subgraph's nodes.  An epoch has ``steps_per_epoch`` batches (default: training nodes ÷
-    ``num_roots``).  Inference is layer-wise with all neighbours.  Link prediction: the batch's
+    ``num_roots``).  Inference uses all neighbours, layer-wise or per L-hop
+    neighbourhood (``inference``).  Link prediction: the batch's
     edges are the positives, as many random pairs of its nodes the negatives.
 
     Budget rule: with ``budget.nodes_per_batch`` (``messages_per_batch``), ``num_roots`` is the
@@ -46,7 +47,13 @@ class GraphSAINTRW:
             sample_coverage: pre-sampling draws subgraphs until their node count reaches this
                 many times N (default 50, the paper's and PyG's).
             steps_per_epoch: batches per epoch (default ``None``: ceil(training nodes / num_roots)).
-            inference_batch_size: destination nodes per batch of layer-wise inference (default 4096).
+            inference: ``"layerwise"`` (default: each layer over the whole graph in batches of
+                destination nodes with all their neighbours) or ``"lhop"`` (batches of output
+                nodes, each with its full L-hop neighbourhood: PyG ``NeighborLoader`` with all
+                neighbours, the OGB standard the VQ-GNN paper's inference times are against,
+                Ding et al. 2021, Sec. 5); both give the same predictions, at different cost.
+            inference_batch_size: nodes per batch of inference (default 4096): destination
+                nodes per layer batch (``layerwise``) or output nodes per batch (``lhop``).
         """
 
         model_config = ConfigDict(frozen=True, extra="forbid")
@@ -54,6 +61,7 @@ class GraphSAINTRW:
         walk_length: int = Field(2, ge=0)
         sample_coverage: float = Field(50.0, gt=0)
         steps_per_epoch: int | None = Field(None, ge=1)
+        inference: Literal["layerwise", "lhop"] = "layerwise"
         inference_batch_size: int = Field(4096, ge=1)
 
     def __init__(self, config, backbone, train, budget):
@@ -133,10 +141,10 @@ class GraphSAINTRW:
                              self.train_mask, self.dataset.info.multilabel, self.node_norm)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        from gnnbench.methods.sampling import layerwise_predict
+        from gnnbench.methods.sampling import sampled_predict
 
-        return layerwise_predict(self.model, self.stack, self.dataset, splits, self.device,
-                                 self.config.inference_batch_size)
+        return sampled_predict(self.model, self.stack, self.dataset, splits, self.device,
+                               self.config.inference_batch_size, self.config.inference)
 
     def report(self) -> dict:
         """Facts of the pre-sampling: subgraphs drawn and roots per subgraph."""

@@ -1,7 +1,7 @@
 """NS-SAGE: GraphSAGE's uniform neighbour sampling, one fanout per layer (Hamilton et al. 2017)."""
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import ClassVar, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -14,8 +14,10 @@ class NSSage:
     """Mini-batches of seed nodes with ``fanouts[h]`` uniformly sampled neighbours per node at hop
     ``h`` (Hamilton et al. 2017, Alg. 2; the "NS-SAGE" rows of Ding et al. 2021, Tables 2–4).
 
-    Training runs layer ``i`` only on the hops it needs; inference is layer-wise with all
-    neighbours in mini-batches (:func:`gnnbench.methods.sampling.layerwise_inference`).
+    Training runs layer ``i`` only on the hops it needs; inference uses all neighbours in
+    mini-batches, layer-wise (default, :func:`gnnbench.methods.sampling.layerwise_inference`) or
+    over each batch's full L-hop neighbourhood (``inference = "lhop"``,
+    :func:`gnnbench.methods.sampling.lhop_inference`).
     Node tasks draw seeds from the training nodes (inductive: of the training graphs); link
     prediction draws batches of training edges with as many uniformly random negative pairs and
     samples the computation graph of their endpoints (PyG ``LinkLoader``).
@@ -45,12 +47,19 @@ class NSSage:
                 hop, Hamilton et al. 2017, Sec. 4.1).
             batch_size: seed nodes (links: seed edges) per batch (default 512); replaced by the
                 budget solver when a budget is set.
-            inference_batch_size: destination nodes per batch of layer-wise inference (default 4096).
+            inference: ``"layerwise"`` (default: each layer over the whole graph in batches of
+                destination nodes with all their neighbours) or ``"lhop"`` (batches of output
+                nodes, each with its full L-hop neighbourhood: PyG ``NeighborLoader`` with all
+                neighbours, the OGB standard the VQ-GNN paper's inference times are against,
+                Ding et al. 2021, Sec. 5); both give the same predictions, at different cost.
+            inference_batch_size: nodes per batch of inference (default 4096): destination
+                nodes per layer batch (``layerwise``) or output nodes per batch (``lhop``).
         """
 
         model_config = ConfigDict(frozen=True, extra="forbid")
         fanouts: tuple[int, ...] | None = None
         batch_size: int = Field(512, ge=1)
+        inference: Literal["layerwise", "lhop"] = "layerwise"
         inference_batch_size: int = Field(4096, ge=1)
 
         @field_validator("fanouts")
@@ -149,7 +158,7 @@ class NSSage:
         return optimise(self.optimizer, loss)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
-        from gnnbench.methods.sampling import layerwise_predict
+        from gnnbench.methods.sampling import sampled_predict
 
-        return layerwise_predict(self.model, self.stack, self.dataset, splits, self.device,
-                                 self.config.inference_batch_size)
+        return sampled_predict(self.model, self.stack, self.dataset, splits, self.device,
+                               self.config.inference_batch_size, self.config.inference)

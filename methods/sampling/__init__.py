@@ -15,6 +15,10 @@ optimiser are the core's training kit, :mod:`gnnbench.training`):
 ``layerwise_inference(stack, x, edge_index, batch_size) -> Tensor[N, out]``
     layer-wise full-neighbour inference of a ``GNNStack`` in mini-batches of destination nodes;
     ``layerwise_predict`` turns it into the predictions of each split.
+``lhop_inference(stack, x, edge_index, batch_size) -> Tensor[N, out]``
+    mini-batches of output nodes, each with its full L-hop neighbourhood (``NeighborLoader`` with
+    all neighbours, the OGB standard); ``sampled_predict(..., inference="layerwise"|"lhop")``
+    gives either's predictions of each split (``INFERENCE_MODES``).
 ``UniformNeighborSampler(edge_index, num_nodes, fanouts)``
     GraphSAGE neighbour sampling (``BaseSampler``); ``sampled_forward`` runs a stack on its output.
 ``subgraph_batch(data) -> Batch``
@@ -27,13 +31,15 @@ optimiser are the core's training kit, :mod:`gnnbench.training`):
     edges sorted by destination, with vectorised ``in_edges(nodes)``.
 """
 from .csr import CSC, build_csc, segment_expand
-from .inference import layerwise_inference, layerwise_predict
+from .inference import INFERENCE_MODES, layerwise_inference, layerwise_predict, sampled_predict
+from .lhop import lhop_inference
 from .neighbor import UniformNeighborSampler, sample_neighbors, sampled_forward
 from .partition import metis_csr, partition, parts_to_nodes
 from .saint import RandomWalkSampler, SaintNorm, estimate_saint_norm, random_walk
 from .subgraph import InducedSubgraphSampler, induced_subgraph, subgraph_batch, subgraph_step
 
 __all__ = ["partition", "parts_to_nodes", "metis_csr", "layerwise_inference", "layerwise_predict",
+           "lhop_inference", "sampled_predict", "INFERENCE_MODES",
            "subgraph_batch", "subgraph_step",
            "UniformNeighborSampler", "sample_neighbors", "sampled_forward", "InducedSubgraphSampler",
            "induced_subgraph", "RandomWalkSampler", "SaintNorm", "estimate_saint_norm",

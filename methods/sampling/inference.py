@@ -8,7 +8,10 @@ from gnnbench.backbones.conv import ConvMatrix
 
 from .csr import build_csc
 
-__all__ = ["layerwise_inference", "layerwise_predict"]
+__all__ = ["layerwise_inference", "layerwise_predict", "sampled_predict", "INFERENCE_MODES"]
+
+#: the inference procedures of the sampling baselines (their ``method.inference`` option)
+INFERENCE_MODES = ("layerwise", "lhop")
 
 
 def _block(csc, weight: Tensor, dst: Tensor):
@@ -60,7 +63,7 @@ def layerwise_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -
     for i in range(stack.num_layers):
         mats = stack.conv_matrices(i, edge_index, n) if fixed else []
         cscs = [(build_csc(torch.stack([m.src, m.dst]), n), m.weight) for m in mats]
-        outs = []
+        result = None  # [N, out_i], written batch by batch (no list of parts to concatenate)
         for start in range(0, n, batch_size):  # a loop over batches, vectorised within
             dst = torch.arange(start, min(start + batch_size, n))
             if fixed:
@@ -82,17 +85,41 @@ def layerwise_inference(stack, x: Tensor, edge_index: Tensor, batch_size: int) -
                 ei = torch.stack([inv + dst.numel(), slot]).to(device)
                 h = x[nodes.to(x.device)].to(device)
                 out = stack.layer(i, (h, h[:dst.numel()]), ei)
-            outs.append(out.to(x.device))
-        x = torch.cat(outs)
+            if result is None:
+                result = out.new_empty((n,) + tuple(out.shape[1:]), device=x.device)
+            result[start:start + dst.numel()] = out
+        x = result
     return x
 
 
 def layerwise_predict(model, stack, dataset, splits, device, batch_size: int):
-    """:func:`gnnbench.training.predict_splits` with :func:`layerwise_inference` as the embedding:
-    the evaluation of the sampling baselines (the caller's ``model`` is put in eval mode)."""
+    """:func:`sampled_predict` with layer-wise inference (kept for callers of the older name)."""
+    return sampled_predict(model, stack, dataset, splits, device, batch_size, "layerwise")
+
+
+def sampled_predict(model, stack, dataset, splits, device, batch_size: int, inference: str = "layerwise"):
+    """:func:`gnnbench.training.predict_splits` with full-neighbour mini-batch inference as the
+    embedding: the evaluation of the sampling baselines (the caller's ``model`` is put in eval mode).
+
+    Args:
+        inference: ``"layerwise"`` (:func:`layerwise_inference`: ``batch_size`` destination nodes
+            per batch of each layer) or ``"lhop"`` (:func:`~gnnbench.methods.sampling.lhop_inference`:
+            ``batch_size`` output nodes per batch, each batch with its full L-hop neighbourhood,
+            the OGB standard the VQ-GNN paper compares against, Ding et al. 2021, Sec. 5).
+
+    Raises:
+        ValueError: an ``inference`` not in :data:`INFERENCE_MODES`.
+    """
     from gnnbench.training import predict_splits
 
+    from .lhop import lhop_inference
+
+    embedders = {"layerwise": layerwise_inference, "lhop": lhop_inference}
+    if inference not in embedders:
+        raise ValueError(f"inference={inference!r} is not one of {', '.join(INFERENCE_MODES)}; "
+                         f"set method.inference to one of them")
+    embed = embedders[inference]
     model.eval()
     return predict_splits(
-        dataset, splits, lambda g: layerwise_inference(stack, g.x, g.edge_index, batch_size).to(device),
+        dataset, splits, lambda g: embed(stack, g.x, g.edge_index, batch_size).to(device),
         device, getattr(model, "predictor", None))
