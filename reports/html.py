@@ -42,6 +42,8 @@ figure img { width: 100%; max-width: 1400px; height: auto; border: 1px solid #d0
 figcaption { font-size: .85rem; color: #57606a; }
 dl.meta { display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }
 dl.meta dt { font-weight: 600; }
+dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+p.note, p.settings, figcaption, h1, h2 { overflow-wrap: anywhere; }
 """
 
 

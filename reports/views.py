@@ -91,7 +91,8 @@ def table3(agg, memory: str = "working") -> list[Table]:
         col, label = memory_column(sub[sub["status"] == "completed"], memory)
         sub = sub.assign(_budget=[_budget(c) for c in sub["config"]])
         columns = sorted({(b, bb) for b, bb in zip(sub["_budget"], sub["backbone"])},
-                         key=lambda t: (t[0], _BACKBONE_ORDER.index(t[1]) if t[1] in _BACKBONE_ORDER else 9, t[1]))
+                         key=lambda t: (t[0][0] != "nodes per batch", t[0][1],  # the paper's order: nodes first
+                                        _BACKBONE_ORDER.index(t[1]) if t[1] in _BACKBONE_ORDER else 9, t[1]))
         methods = _order(sub["method"], _METHOD_ORDER)
         chosen = {}
         for m in methods:
