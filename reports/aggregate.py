@@ -179,8 +179,8 @@ def aggregate(trials) -> Any:
         status = "completed" if len(done) else next((s for s in STATUS_ORDER if s in statuses), min(statuses))
         config = g["config"].iloc[-1]
         row = {"dataset": dataset, "method": method, "backbone": backbone, "config_hash": chash,
-               "device": next((d for d in g["device"] if d), None),
-               "metric": next((m for m in g["metric"] if m), None), "status": status,
+               "device": next((d for d in g["device"] if isinstance(d, str) and d), None),
+               "metric": next((m for m in g["metric"] if isinstance(m, str) and m), None), "status": status,
                "n_trials": len(g), "n_completed": len(done), "n_oom": int((g["status"] == "oom").sum()),
                "n_failed": int((g["status"] == "failed").sum()),
                "seeds": sorted(int(s) for s in done["seed"]),

@@ -90,11 +90,12 @@ def format_mean_std(mean, std, n: int, scale: float = 100.0, digits: int = 2) ->
     return f"{text} (n={n})"
 
 
-def format_median_iqr(median, q1, q3, fmt: str = "{:.3g}") -> str:
-    """``"0.094 [0.091–0.102]"``: median and interquartile range (the range is left out for one seed)."""
+def format_median_iqr(median, q1, q3, fmt: str = "{:.3g}", iqr_fmt: str = "{:.2g}") -> str:
+    """``"0.094 [0.091–0.1]"``: median (``fmt``) and interquartile range (``iqr_fmt``; left out for one
+    seed or no spread)."""
     if not _ok(median):
         return "—"
     text = fmt.format(median)
     if _ok(q1) and _ok(q3) and q3 > q1:
-        text += f" [{fmt.format(q1)}–{fmt.format(q3)}]"
+        text += f" [{iqr_fmt.format(q1)}–{iqr_fmt.format(q3)}]"
     return text

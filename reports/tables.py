@@ -293,6 +293,7 @@ def time_table(agg, dataset: str) -> Table:
     rows, records = [], []
     for i, row in sub.iterrows():
         base = _base_for(sub, row)
+        is_base = base is not None and base["config_hash"] == row["config_hash"]  # its ratio is 1 by definition
         cells, record = _head_cells(row), _head_record(dataset, row)
         for header, col, with_ratio in _TIMES:
             med, q1, q3 = (row[f"{col}_median"], row[f"{col}_q1"], row[f"{col}_q3"])
@@ -302,8 +303,9 @@ def time_table(agg, dataset: str) -> Table:
             if row["status"] != "completed":
                 cells.append(Cell(_STATUS_TEXT.get(row["status"], row["status"]), kind=row["status"]))
                 continue
-            text = format_median_iqr(med, q1, q3, "{:.3g}" if med is None or med == 0 or med >= 1e-3 else "{:.1e}")
-            if r is not None:
+            small = med is not None and 0 < med < 1e-3
+            text = format_median_iqr(med, q1, q3, "{:.1e}" if small else "{:.3g}", "{:.1e}" if small else "{:.2g}")
+            if r is not None and not is_base:
                 text += f" ({r:.2f}×)"
             cells.append(Cell(text, kind="value" if med is not None else "empty"))
         rows.append(cells)
@@ -311,7 +313,7 @@ def time_table(agg, dataset: str) -> Table:
     import pandas as pd
 
     notes = [f"seconds, median [interquartile range] over completed seeds; (×) = ratio of medians to {BASELINE} "
-             f"with the same backbone, shown only where both are ≥ {RATIO_MIN_S * 1e3:g} ms (shorter spans are "
+             f"with the same backbone (not shown on its own rows), shown only where both are ≥ {RATIO_MIN_S * 1e3:g} ms (shorter spans are "
              f"timer and scheduler noise); epoch = sampling + transfer + compute, validation excluded."]
     return Table(title=f"{dataset}: time", name=f"time_{dataset}", header=[*_HEAD, *(h for h, *_ in _TIMES)],
                  rows=rows, notes=notes, frame=pd.DataFrame(records), settings=shared, nowrap=True)
@@ -385,7 +387,8 @@ def memory_table(agg, dataset: str, memory: str = "working") -> Table:
             if col == ratio_col:
                 r = ratio(value, None if base is None else _value(base[col]), RATIO_MIN_BYTES)
                 record[f"{col}_ratio"] = r
-                text += f" ({r:.2f}×)" if r is not None else ""
+                is_base = base is not None and base["config_hash"] == row["config_hash"]
+                text += f" ({r:.2f}×)" if r is not None and not is_base else ""
             cells.append(Cell(text))
         batches = _value(row["num_batches"])
         epochs = _value(row["epochs_mean"])
