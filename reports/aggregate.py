@@ -1,5 +1,6 @@
 """Trials from the results store as a pandas frame, aggregated over seeds.
 
+A trial whose method needs no backbone (``backbone`` ``None``) is shown as :data:`NO_BACKBONE`.
 Trials whose configurations are identical but for the seed share a ``config_hash``
 (:func:`gnnbench.config.config_hash`, which includes the resolved device: a CPU and a CUDA trial of
 one configuration are two groups); a *group* is one ``(dataset, method, backbone, config_hash)``
@@ -154,7 +155,12 @@ def aggregate(trials) -> Any:
         ``epochs_mean``, per-epoch ``epoch_time_s, epoch_sample_s, epoch_compute_s`` (seconds, mean
         over epochs then seeds), ``train_time_s, inference_time_s, preprocess_time_s, load_time_s``
         (seconds), ``peak_cpu_rss_bytes, peak_gpu_allocated_bytes, peak_gpu_nvml_bytes`` (bytes;
-        GPU figures ``None`` on CPU), ``device``, ``num_nodes`` / ``num_edges`` (the stored graph size), ``series`` (scaling-line
+        GPU figures ``None`` on CPU), the per-phase working memory :data:`PHASE_MEMORY` (bytes, mean;
+        ``None`` for trials stored before it was measured) and ``memory_note``; for each of
+        :data:`SPREAD` the per-seed ``<col>_values`` and ``<col>_median, <col>_q1, <col>_q3``; the
+        batch figures and ``num_parameters`` (mean); ``extra`` (mean of each numeric fact the method
+        reported); ``environments`` (every trial's environment dict), ``first_started_at``,
+        ``last_finished_at``; ``device``, ``num_nodes`` / ``num_edges`` (the stored graph size), ``series`` (scaling-line
         key), ``config``, ``last_started_at`` and ``curves`` (list of per-seed curves).
     """
     import pandas as pd

@@ -3,8 +3,9 @@
 Each :class:`~gnnbench.reports.tables.Table` becomes a ``table`` float with a caption, a label,
 ``\\toprule`` / ``\\midrule`` / ``\\bottomrule``, the best cells in ``\\bfseries`` and every cell's
 text escaped for LaTeX (``_``, ``&``, ``%``, ``$``, ``#``, ``{``, ``}``, ``~``, ``^``, ``\\``).  Non-ASCII
-text (``±``, ``×``, ``—``, ``Zürich``) is kept as UTF-8: :func:`render_document` loads
-``inputenc`` (utf8) and ``textcomp``, which pdfLaTeX needs for it.
+text is written so that pdfLaTeX reads it: the report's symbols (``±``, ``×``, ``Δ``, ``≥``, dashes) as
+LaTeX commands, accented letters (``Zürich``) as UTF-8, which :func:`render_document` declares
+(``inputenc`` utf8, ``fontenc`` T1).
 """
 from __future__ import annotations
 
@@ -35,9 +36,15 @@ _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
 
+#: symbols of the report that pdfLaTeX's utf8 input encoding does not define, as LaTeX
+_SYMBOLS = {"±": r"$\pm$", "×": r"$\times$", "·": r"$\cdot$", "Δ": r"$\Delta$", "≥": r"$\geq$", "≤": r"$\leq$",
+            "−": r"$-$", "–": "--", "—": "---", "≈": r"$\approx$"}
+
+
 def _escape(text: str) -> str:
-    """``text`` shown literally in LaTeX (the same characters Styler's ``escape="latex"`` escapes)."""
-    return "".join(_SPECIAL.get(ch, ch) for ch in str(text))
+    """``text`` shown literally in LaTeX: the characters Styler's ``escape="latex"`` escapes, and the
+    report's symbols (``±``, ``×``, ``Δ``, ``≥``, dashes) as LaTeX; accented letters stay UTF-8."""
+    return "".join(_SPECIAL.get(ch) or _SYMBOLS.get(ch, ch) for ch in str(text))
 
 
 def render_table(table: Table) -> str:
@@ -48,9 +55,10 @@ def render_table(table: Table) -> str:
     """
     import pandas as pd
 
-    frame = pd.DataFrame([[c.text for c in row] for row in table.rows], columns=table.header)
-    best = pd.DataFrame([[c.best for c in row] for row in table.rows], columns=table.header)
-    styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis="columns")
+    header = [_escape(h) for h in table.header]
+    frame = pd.DataFrame([[_escape(c.text) for c in row] for row in table.rows], columns=header)
+    best = pd.DataFrame([[c.best for c in row] for row in table.rows], columns=header)
+    styler = frame.style.hide(axis="index")
     styler = styler.apply(lambda _: best.map(lambda b: "font-weight: bold" if b else ""), axis=None)
     kinds = [table.rows[0][i].kind if table.rows else "value" for i in range(len(table.header))]
     column_format = "".join("l" if k in ("label", "setting") else "r" for k in kinds)

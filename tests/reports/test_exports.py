@@ -28,8 +28,14 @@ def report_store(fixture_store, trial_adder):
     return fixture_store
 
 
+_SYMBOLS = {r"$\pm$": "±", r"$\times$": "×", r"$\cdot$": "·", r"$\Delta$": "Δ", r"$\geq$": "≥", r"$-$": "−",
+            "---": "—", "--": "–"}
+
+
 def _unlatex(cell: str) -> str:
     cell = re.sub(r"\\bfseries\s*", "", cell.strip())
+    for latex, char in _SYMBOLS.items():
+        cell = cell.replace(latex, char)
     for escaped, char in ((r"\textbackslash{}", "\\"), (r"\textasciitilde{}", "~"), (r"\textasciicircum{}", "^")):
         cell = cell.replace(escaped, char)
     return re.sub(r"\\([&%$#_{}])", r"\1", cell)
@@ -53,7 +59,8 @@ def test_latex_table_parses_back(report_store):
     header = tex.split("\\toprule", 1)[1].split("\\midrule", 1)[0].strip().removesuffix("\\\\")
     assert [_unlatex(c) for c in re.split(r"(?<!\\)&", header)] == table.header
     assert _latex_rows(tex) == [[c.text for c in row] for row in table.rows]
-    assert "\\bfseries 82.00 ± 2.00 (n=3)" in tex  # the best mean is bold
+    assert "\\bfseries 82.00 $\\pm$ 2.00 (n=3)" in tex  # the best mean is bold
+    assert not re.search(r"[±×·Δ≥−–—]", tex)  # symbols pdfLaTeX's utf8 encoding lacks are LaTeX commands
     assert NON_ASCII.replace("_", "\\_") in tex and "Köln" in tex  # non-ASCII kept as itself
     assert "Shared by all rows: lr=0.01" in tex  # the shared settings are in the caption
 
