@@ -22,7 +22,8 @@ h1 { border-bottom: 2px solid #2c6fbb; padding-bottom: .3rem; }
 h2 { margin-top: 2.5rem; border-bottom: 1px solid #d0d7de; }
 div.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .85rem; }
-table.nowrap td, table.nowrap th { white-space: nowrap; }
+table.nowrap { font-size: .8rem; }
+table.nowrap td, table.nowrap th { white-space: nowrap; padding: .3rem .45rem; }
 td.setting { text-align: left; color: #24292f; font-size: .8rem; }
 td.ns { text-align: right; color: #6e7781; font-style: italic; }
 p.settings { font-size: .85rem; margin: .8rem 0 0; }

@@ -42,7 +42,8 @@ def settings_of(config: dict[str, Any] | None, device: str | None = None) -> dic
 
     Args:
         config: the stored configuration (``TrialConfig`` as JSON data).
-        device: the device the trial ran on (shown instead of ``auto``).
+        device: the device the trial ran on (shown instead of ``auto``; a trial that has not run
+            yet with ``device = "auto"`` has no ``device`` setting).
 
     Returns:
         ``{"epochs": "200", "lr": "0.01", "budget.messages_per_batch": "1500000",
@@ -56,7 +57,10 @@ def settings_of(config: dict[str, Any] | None, device: str | None = None) -> dic
             if section == "budget" and value is None:
                 continue
             out[prefix + key] = _text(value)
-    out["device"] = device or str(config.get("device", "auto"))
+    if isinstance(device, str) and device:
+        out["device"] = device
+    elif config.get("device", "auto") != "auto":
+        out["device"] = str(config["device"])
     return out
 
 

@@ -305,6 +305,7 @@ def time_table(agg, dataset: str) -> Table:
                 continue
             small = med is not None and 0 < med < 1e-3
             text = format_median_iqr(med, q1, q3, "{:.1e}" if small else "{:.3g}", "{:.1e}" if small else "{:.2g}")
+            text = re.sub(r"e-0(\d)", r"e-\1", text)  # 3.4e-4, not 3.4e-04
             if r is not None and not is_base:
                 text += f" ({r:.2f}×)"
             cells.append(Cell(text, kind="value" if med is not None else "empty"))

@@ -100,7 +100,7 @@ def test_settings_column_and_shared_line(db_url, trial_adder):
         assert _column(table, "batch") == {("full_graph", "gcn"): "full graph", ("ns_sage", "sage"): "batch_size=256",
                                            ("vqgnn", "gcn"): "messages/batch=5000"}
         shared = dict(table.settings)  # stated once above the table
-        assert shared["lr"] == "0.01" and shared["weight_decay"] == "0.0005" and shared["device"] == "auto"
+        assert shared["lr"] == "0.01" and shared["weight_decay"] == "0.0005"
         assert "backbone.hidden_channels" not in shared and "epochs" not in shared
     settings = _column(performance_table(agg, "cora"), "settings")
     assert settings == {("full_graph", "gcn"): "backbone.hidden_channels=16",
@@ -109,6 +109,21 @@ def test_settings_column_and_shared_line(db_url, trial_adder):
                                           "method.city=Zürich · backbone.hidden_channels=16"}
     csv = performance_table(agg, "cora").csv_frame()
     assert {"settings", "epochs", "batch", "setting.lr", "test_mean", "p_value"} <= set(csv.columns)
+
+
+def test_settings_of_a_configuration():
+    from gnnbench.reports.settings import batch_setting, settings_of
+
+    config = {"method": "vqgnn", "device": "auto", "train": {"epochs": 5, "lr": 0.01},
+              "budget": {"nodes_per_batch": None, "messages_per_batch": 1500000},
+              "method_config": {"num_codewords": 256}, "backbone_config": {"hidden_channels": 128}}
+    assert settings_of(config, "cuda") == {"epochs": "5", "lr": "0.01", "budget.messages_per_batch": "1500000",
+                                           "method.num_codewords": "256", "backbone.hidden_channels": "128",
+                                           "device": "cuda"}
+    assert "device" not in settings_of(config, float("nan"))  # not run yet: the device is not known
+    assert batch_setting(config) == "messages/batch=1500000"
+    assert batch_setting({"method": "ns_sage", "method_config": {"batch_size": 512}}) == "batch_size=512"
+    assert batch_setting({"method": "full_graph", "method_config": {}}) == "full graph"
 
 
 def test_rows_without_backbone(fixture_store):
