@@ -23,7 +23,7 @@ def report(
     until: Until = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", show_default="none: print the Markdown tables only",
-        help="folder for report.md, report.html, figures/ (PNG, SVG) and csv/")] = None,
+        help="folder for report.md, report.html, report.tex, figures/ (PNG at 300 dpi, SVG, PDF) and csv/")] = None,
     view: Annotated[str, typer.Option(
         "--view", help="full: every section; table3 / table4: the VQ-GNN paper's Table 3 (memory at a fixed "
         "per-batch budget) or Table 4 (metric by dataset and backbone) layout")] = "full",

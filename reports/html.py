@@ -23,8 +23,10 @@ h2 { margin-top: 2.5rem; border-bottom: 1px solid #d0d7de; }
 div.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .85rem; }
 table.nowrap { font-size: .8rem; }
+table.wrap td.value, table.wrap td.ns, table.wrap td.label { white-space: nowrap; }
 table.nowrap td, table.nowrap th { white-space: nowrap; padding: .3rem .45rem; }
-td.setting { text-align: left; color: #24292f; font-size: .8rem; }
+td.setting, td.settings { text-align: left; color: #24292f; font-size: .8rem; }
+td.settings { min-width: 14rem; }
 td.ns { text-align: right; color: #6e7781; font-style: italic; }
 p.settings { font-size: .85rem; margin: .8rem 0 0; }
 p.settings code { background: #f6f8fa; padding: 0 .2rem; }

@@ -61,7 +61,7 @@ def render_table(table: Table) -> str:
     styler = frame.style.hide(axis="index")
     styler = styler.apply(lambda _: best.map(lambda b: "font-weight: bold" if b else ""), axis=None)
     kinds = [table.rows[0][i].kind if table.rows else "value" for i in range(len(table.header))]
-    column_format = "".join("l" if k in ("label", "setting") else "r" for k in kinds)
+    column_format = "".join({"label": "l", "setting": "l", "settings": r"p{6.5cm}"}.get(k, "r") for k in kinds)
     caption = _escape(table.title)
     if table.settings:
         caption += ". Shared by all rows: " + _escape("; ".join(f"{k}={v}" for k, v in table.settings))

@@ -31,7 +31,7 @@ def render_table(table: Table) -> str:
     if table.settings:
         lines += ["All rows: " + " · ".join(f"{md_escape(k)}={md_escape(v)}" for k, v in table.settings), ""]
     lines.append("| " + " | ".join(md_escape(h) for h in table.header) + " |")
-    lines.append("|" + "|".join(":---" if i == 0 or table.rows and table.rows[0][i].kind in ("label", "setting") else "---:"
+    lines.append("|" + "|".join(":---" if i == 0 or table.rows and table.rows[0][i].kind in ("label", "setting", "settings") else "---:"
                                 for i in range(len(table.header))) + "|")
     for row in table.rows:
         cells = [f"**{md_escape(c.text)}**" if c.best else md_escape(c.text) for c in row]

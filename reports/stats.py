@@ -57,11 +57,11 @@ class Comparison:
     significant: bool | None
 
     def text(self) -> str:
-        """``"+1.20 pp (p=0.03)"``, ``"−0.40 pp (p=0.61, n.s.)"`` or ``"+0.10 pp (n<2, untested)"``."""
+        """``"+1.20 pp (p=0.03)"``, ``"−0.40 pp (p=0.61, n.s.)"`` or ``"+0.10 pp (untested)"``."""
         pp = 100 * self.diff
         head = f"{'+' if pp >= 0 else '−'}{abs(pp):.2f} pp"
         if self.p is None:
-            return f"{head} (untested: n<2 or no spread)"
+            return f"{head} (untested)"
         return f"{head} (p={self.p:.2g}{'' if self.significant else ', n.s.'})"
 
 

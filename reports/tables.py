@@ -50,7 +50,7 @@ class Cell:
 
     text: str
     best: bool = False
-    kind: str = "value"  # value, empty, oom, failed, interrupted, running, label, ns, setting
+    kind: str = "value"  # value, empty, oom, failed, interrupted, running, label, ns, setting, settings
 
 
 @dataclass
@@ -233,7 +233,7 @@ def performance_table(agg, dataset: str) -> Table:
             diff = Cell(comparison.text(), kind="ns" if comparison.significant is not True else "value")
         val = (format_metric(row["val_mean"], row["val_std"], row["n_completed"])
                if row["status"] == "completed" else "—")
-        rows.append([*_head_cells(row), Cell(own[i], kind="setting"), Cell(test.text, best=is_best, kind=test.kind),
+        rows.append([*_head_cells(row), Cell(own[i], kind="settings"), Cell(test.text, best=is_best, kind=test.kind),
                      diff, Cell(val, kind="value" if val != "—" else "empty")])
         records.append({**_head_record(dataset, row), "settings": own[i], "metric": row["metric"],
                         "n_trials": row["n_trials"], "n_oom": row["n_oom"], "n_failed": row["n_failed"],
@@ -248,7 +248,8 @@ def performance_table(agg, dataset: str) -> Table:
              f"backbone in bold; OOM / failed: no seed completed.",
              f"Δ: difference of means from {BASELINE} with the same backbone, in percentage points, with the "
              f"two-sided p-value of Welch's t-test over seeds; n.s. = p ≥ 0.05 (not shown to differ; with 3 "
-             f"seeds a side the test detects only large differences)."]
+             f"seeds a side the test detects only large differences); untested: fewer than 2 seeds on a side, "
+             f"or no spread on either."]
     return Table(title=f"{dataset}: test {metric} (%)", name=f"performance_{dataset}",
                  header=[*_HEAD, "settings", f"test {metric} (%)", f"Δ vs {BASELINE}", f"val {metric} (%)"],
                  rows=rows, notes=notes + variant_notes(sub), frame=pd.DataFrame(records), settings=shared)

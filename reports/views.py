@@ -104,7 +104,7 @@ def table3(agg, memory: str = "working") -> list[Table]:
         vq = {key[1]: g for key, g in chosen.items() if key[0] == "vqgnn" and g["status"] == "completed"}
         rows, records = [], []
         for m in methods:
-            cells = [Cell(_name(m), kind="label"), Cell(own.get(m, "—"), kind="setting")]
+            cells = [Cell(_name(m), kind="label"), Cell(own.get(m, "—"), kind="settings")]
             for budget, backbone in columns:
                 g = chosen.get((m, (budget, backbone)))
                 rec = {"dataset": dataset, "method": m, "backbone": backbone, "budget": budget[0],
@@ -177,7 +177,7 @@ def table4(agg) -> Table:
     shared, own = _settings_column(chosen)
     rows, records = [], []
     for m in methods:
-        cells = [Cell(_name(m), kind="label"), Cell(own.get(m, "—"), kind="setting")]
+        cells = [Cell(_name(m), kind="label"), Cell(own.get(m, "—"), kind="settings")]
         for d, b in columns:
             g = chosen.get((m, (d, b)))
             rec = {"method": m, "dataset": d, "backbone": b}

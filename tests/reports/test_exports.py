@@ -170,6 +170,8 @@ for (const c of cells) { const r = document.createRange(); r.selectNodeContents(
 const over = [...document.querySelectorAll('div.scroll')].filter(d => d.scrollWidth > d.clientWidth + 1).length;
 document.body.dataset.cells = cells.length; document.body.dataset.wrapped = wrapped;
 document.body.dataset.overflow = over; document.body.dataset.width = document.documentElement.scrollWidth;
+document.title = [...document.querySelectorAll('div.scroll')].filter(d => d.scrollWidth > d.clientWidth + 1)
+  .map(d => d.querySelector('caption').textContent + ' ' + d.scrollWidth + '/' + d.clientWidth).join('; ');
 </script></body>"""
 
 
@@ -203,6 +205,6 @@ def test_report_in_chromium_desktop_and_narrow(report_store, tmp_path):
         assert int(attrs["cells"]) > 50, attrs
         assert attrs["wrapped"] == "0", attrs  # no cell of the time and memory tables wraps
         if not overflow_ok:
-            assert attrs["overflow"] == "0", attrs  # at 1400 px every table fits its box
+            assert attrs["overflow"] == "0", re.findall(r"<title>(.*?)</title>", dom)  # at 1400 px every table fits
         assert int(attrs["width"]) <= width, attrs  # the page never scrolls sideways; wide tables scroll in their box
         assert NON_ASCII in dom

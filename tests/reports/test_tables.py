@@ -72,7 +72,7 @@ def test_significance_marks(agg):
     assert diff[("ns_sage", "gcn")] == f"−3.00 pp (p={p_gcn:.2g}, n.s.)"
     assert diff[("ns_sage", "sage")] == f"+3.00 pp (p={p_sage:.2g})"
     assert diff[("full_graph", "gcn")] == "baseline"
-    assert diff[("cluster_gcn · epochs=10", "gcn")] == "−7.00 pp (untested: n<2 or no spread)"
+    assert diff[("cluster_gcn · epochs=10", "gcn")] == "−7.00 pp (untested)"
     assert diff[("vqgnn", "gcn")] == "—"
     kinds = {(r[0].text, r[1].text): r[table.header.index("Δ vs full_graph")].kind for r in table.rows}
     assert kinds[("ns_sage", "gcn")] == "ns" and kinds[("ns_sage", "sage")] == "value"
