@@ -395,7 +395,9 @@ def memory_table(agg, dataset: str, memory: str = "working") -> Table:
         batches = _value(row["num_batches"])
         epochs = _value(row["epochs_mean"])
         per_epoch = batches / epochs if batches is not None and epochs else None
-        facts = _facts(row["extra"] or {}) if done else ""
+        options = (row["config"] or {}).get("method_config") or {}
+        own_facts = {k: v for k, v in (row["extra"] or {}).items() if options.get(k) != v}  # not a setting again
+        facts = _facts(own_facts) if done else ""
         figures = [("parameters", _count(row["num_parameters"]) if done else "—"),
                    ("nodes / batch", _count(row["nodes_per_batch_mean"]) if done else "—"),
                    ("messages / batch", _count(row["messages_per_batch_mean"]) if done else "—"),
@@ -421,7 +423,8 @@ def memory_table(agg, dataset: str, memory: str = "working") -> Table:
               "no trial in this table stored per-phase working memory (trials run before it was measured): the "
               "process's peak RSS is shown, which includes the Python and torch runtime (about 0.4 GiB)."),
              "nodes / messages per batch: mean over training batches (messages: edges of the sampled computation "
-             "graph); parameters: trainable; method facts: what the method reports about itself (extra)."]
+             "graph); parameters: trainable; method facts: what the method reports about itself (extra; facts that repeat "
+             "one of its settings are left out)."]
     if memory == "rss" and working:
         notes.append("peak RSS: the trial process's peak resident set size, Python and torch runtime included.")
     if any(row["memory_note"] for _, row in sub.iterrows()):
