@@ -58,14 +58,15 @@ def _ok(x) -> bool:
 
 
 def _settings_column(chosen: dict) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """Shared settings of the chosen groups, and per row the settings of its own (``a | b`` if its cells differ)."""
+    """Shared settings of the chosen groups, and per row its method's own options (``a | b`` if its cells
+    differ); backbone options that are not shared differ by column and are in the full report."""
     keys = list(chosen)
     rows = [{k: v for k, v in settings_of(g["config"], g["device"]).items() if not k.startswith("budget.")}
             for g in chosen.values()]
     shared, own = split_settings(rows)
     per_row: dict[str, list[str]] = {}
-    for (row_key, _), o in zip(keys, own):
-        text = format_settings(o, empty="—")
+    for (row_key, _), o in zip(keys, own):  # the method's own options (a backbone's differ by column)
+        text = format_settings({k: v for k, v in o.items() if k.startswith("method.")}, empty="—")
         per_row.setdefault(row_key, [])
         if text not in per_row[row_key]:
             per_row[row_key].append(text)
@@ -133,7 +134,7 @@ def table3(agg, memory: str = "working") -> list[Table]:
                  f"batch; their figures are GPU peak memory in MB)."]
         tables.append(Table(title=f"{dataset}: training memory at a fixed per-batch budget (Table 3 layout)",
                             name=f"table3_{dataset}", header=header, rows=rows, notes=notes,
-                            frame=pd.DataFrame(records), settings=shared, nowrap=True))
+                            frame=pd.DataFrame(records), settings=shared))
     return tables
 
 
