@@ -1,5 +1,6 @@
 """Trials from the results store as a pandas frame, aggregated over seeds.
 
+A trial whose method needs no backbone (``backbone`` ``None``) is shown as :data:`NO_BACKBONE`.
 Trials whose configurations are identical but for the seed share a ``config_hash``
 (:func:`gnnbench.config.config_hash`, which includes the resolved device: a CPU and a CUDA trial of
 one configuration are two groups); a *group* is one ``(dataset, method, backbone, config_hash)``
@@ -19,12 +20,24 @@ from gnnbench.errors import ConfigError, closest
 from gnnbench.filters import Filters
 
 __all__ = ["Filters", "load_trials", "aggregate", "config_differences", "graph_size", "flatten",
-           "STATUS_ORDER", "SIZE_KEYS", "MAX_LABEL"]
+           "STATUS_ORDER", "SIZE_KEYS", "MAX_LABEL", "PHASES", "PHASE_MEMORY", "SPREAD", "NO_BACKBONE"]
 
 #: a group without a completed trial is shown by the first of these statuses it has
 STATUS_ORDER = ("oom", "failed", "interrupted", "running")
 #: dataset_config keys that set the size of a synthetic graph (ignored when matching scaling series)
 SIZE_KEYS = ("num_nodes", "num_edges", "avg_degree", "preset")
+#: what a row whose method needs no backbone (``TrialConfig.backbone = None``: sgc, sign) shows
+NO_BACKBONE = "no backbone"
+#: the runner's phases (issue 15): dataset loading, ``method.setup``, all epochs, the final predict
+PHASES = ("load", "preprocess", "train", "inference")
+#: per-phase working memory (bytes): peak of the phase minus what was in use at its start
+PHASE_MEMORY = tuple(f"{p}_{kind}_bytes" for kind in ("cpu", "gpu", "gpu_reserved") for p in PHASES)
+#: per-seed figures whose spread the report shows: metrics (mean ± std), times (median and IQR)
+SPREAD = ("test_metric", "val_metric", "train_time_s", "epoch_time_s", "epoch_sample_s", "epoch_transfer_s",
+          "epoch_compute_s", "inference_time_s", "preprocess_time_s", "load_time_s")
+#: batch figures and parameters averaged over seeds (they differ only when sampling differs)
+_BATCH = ("num_parameters", "num_batches", "nodes_per_batch_mean", "nodes_per_batch_max",
+          "messages_per_batch_mean", "messages_per_batch_max")
 
 
 def load_trials(store, filters: Filters):
@@ -100,6 +113,24 @@ _NUMERIC = _numeric_fields()
 _MEANS = tuple(c for c in _NUMERIC if c.endswith(("_time_s", "_bytes")) and c != "epoch_time_s")
 
 
+def _median_iqr(series) -> tuple[float | None, float | None, float | None]:
+    """``(median, first quartile, third quartile)`` of the non-null values (linear interpolation)."""
+    s = series.dropna()
+    if not len(s):
+        return None, None, None
+    return float(s.median()), float(s.quantile(0.25)), float(s.quantile(0.75))
+
+
+def _extra_facts(extras) -> dict[str, float]:
+    """The mean over seeds of each numeric fact a method reported about itself (``extra``)."""
+    values: dict[str, list[float]] = {}
+    for extra in extras:
+        for key, value in flatten(extra or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values.setdefault(key, []).append(float(value))
+    return {k: sum(v) / len(v) for k, v in values.items()}
+
+
 def _mean(series) -> float | None:
     s = series.dropna()
     return float(s.mean()) if len(s) else None
@@ -124,13 +155,22 @@ def aggregate(trials) -> Any:
         ``epochs_mean``, per-epoch ``epoch_time_s, epoch_sample_s, epoch_compute_s`` (seconds, mean
         over epochs then seeds), ``train_time_s, inference_time_s, preprocess_time_s, load_time_s``
         (seconds), ``peak_cpu_rss_bytes, peak_gpu_allocated_bytes, peak_gpu_nvml_bytes`` (bytes;
-        GPU figures ``None`` on CPU), ``device``, ``num_nodes`` / ``num_edges`` (the stored graph size), ``series`` (scaling-line
+        GPU figures ``None`` on CPU), the per-phase working memory :data:`PHASE_MEMORY` (bytes, mean;
+        ``None`` for trials stored before it was measured) and ``memory_note``; for each of
+        :data:`SPREAD` the per-seed ``<col>_values`` and ``<col>_median, <col>_q1, <col>_q3``; the
+        batch figures and ``num_parameters`` (mean); ``extra`` (mean of each numeric fact the method
+        reported); ``environments`` (every trial's environment dict), ``first_started_at``,
+        ``last_finished_at``; ``device``, ``num_nodes`` / ``num_edges`` (the stored graph size), ``series`` (scaling-line
         key), ``config``, ``last_started_at`` and ``curves`` (list of per-seed curves).
     """
     import pandas as pd
 
     df = trials.copy()
-    for col in _NUMERIC:  # all-None columns (every trial failed) come back as objects
+    for col in PHASE_MEMORY + ("memory_note",):  # trials stored before issue 15 lack them
+        if col not in df:
+            df[col] = None
+    df["backbone"] = df["backbone"].where(df["backbone"].notna(), NO_BACKBONE)
+    for col in (*_NUMERIC, *PHASE_MEMORY):  # all-None columns (every trial failed) come back as objects
         df[col] = pd.to_numeric(df[col], errors="coerce")
     epochs = df["epochs"].where(df["epochs"] > 0)
     df["epoch_sample_s"] = df["sample_time_s"] / epochs
@@ -145,17 +185,27 @@ def aggregate(trials) -> Any:
         status = "completed" if len(done) else next((s for s in STATUS_ORDER if s in statuses), min(statuses))
         config = g["config"].iloc[-1]
         row = {"dataset": dataset, "method": method, "backbone": backbone, "config_hash": chash,
-               "device": next((d for d in g["device"] if d), None),
-               "metric": next((m for m in g["metric"] if m), None), "status": status,
+               "device": next((d for d in g["device"] if isinstance(d, str) and d), None),
+               "metric": next((m for m in g["metric"] if isinstance(m, str) and m), None), "status": status,
                "n_trials": len(g), "n_completed": len(done), "n_oom": int((g["status"] == "oom").sum()),
                "n_failed": int((g["status"] == "failed").sum()),
                "seeds": sorted(int(s) for s in done["seed"]),
                "test_mean": _mean(done["test_metric"]), "test_std": _std(done["test_metric"]),
                "val_mean": _mean(done["val_metric"]), "val_std": _std(done["val_metric"]),
                "epochs_mean": _mean(done["epochs"])}
-        for col in ("epoch_time_s", "epoch_sample_s", "epoch_transfer_s", "epoch_compute_s", *_MEANS):
+        for col in dict.fromkeys(("epoch_time_s", "epoch_sample_s", "epoch_transfer_s", "epoch_compute_s", *_MEANS,
+                                  *PHASE_MEMORY, *_BATCH)):
             row[col] = _mean(done[col])
-        row["num_nodes"] = _mean(done["num_nodes"]) if done["num_nodes"].notna().any() else graph_size(config)
+        for col in SPREAD:
+            row[f"{col}_values"] = [float(v) for v in done[col].dropna()]
+            row[f"{col}_median"], row[f"{col}_q1"], row[f"{col}_q3"] = _median_iqr(done[col])
+        row["memory_note"] = next((n for n in g["memory_note"] if n), None)
+        row["extra"] = _extra_facts([e for e in done.get("extra", []) if isinstance(e, dict)])
+        row["environments"] = [e for e in g.get("environment", []) if isinstance(e, dict) and e]
+        row["first_started_at"] = min((s for s in g["started_at"] if isinstance(s, str) and s), default="")
+        row["last_finished_at"] = max((s for s in g.get("finished_at", []) if isinstance(s, str) and s), default="")
+        sized = done if done["num_nodes"].notna().any() else g  # an OOM trial stores the graph it loaded
+        row["num_nodes"] = _mean(sized["num_nodes"]) if sized["num_nodes"].notna().any() else graph_size(config)
         row["num_edges"] = _mean(done["num_edges"])
         row["series"] = _series_key(config)
         row["config"] = config

@@ -1,10 +1,15 @@
 """The report's figures, drawn with matplotlib's object API on the Agg canvas (no pyplot, no display).
 
-* :func:`convergence_figure` — validation metric against cumulative training time, one line per
-  method, one panel per backbone (the layout of Figure 4 of Ding et al. 2021, VQ-GNN);
-* :func:`tradeoff_figure` — test metric against peak memory, one point per method and backbone;
-* :func:`scaling_figure` — epoch time and peak memory against the number of nodes, from trials
-  on graphs of different sizes (the stored ``num_nodes`` of each trial, any dataset).
+* :func:`convergence_figure` — validation metric against epochs and against cumulative training
+  time, one line per method with a band over seeds, one panel per backbone (the layout of Figure 4
+  of Ding et al. 2021, VQ-GNN);
+* :func:`tradeoff_figure` — test metric against training working memory (axis from zero), one
+  point per method and backbone;
+* :func:`scaling_figure` — training working memory, epoch time and inference time against the
+  number of nodes, from trials on graphs of different sizes, out-of-memory trials marked.
+
+Memory axes start at zero; metric axes span the data's range widened to whole tens of percent
+(:func:`metric_limits`), so that a 2-point difference is not drawn across the whole axis.
 
 Each returns a :class:`matplotlib.figure.Figure` (or ``None`` when there is nothing to draw) and
 the points it drew as a DataFrame, for the CSV files.
@@ -18,7 +23,7 @@ from typing import Any
 from .tables import MIB
 
 __all__ = ["mean_curve", "convergence_figure", "tradeoff_figure", "scaling_figure", "save_figure",
-           "memory_column", "plain"]
+           "memory_column", "plain", "metric_limits", "DPI"]
 
 _MARKERS = "osD^vP*X<>"
 
@@ -38,33 +43,49 @@ def _new_figure(width: float, height: float):
 
 
 def mean_curve(curves: list[list[dict[str, Any]]]):
-    """The mean over seeds of per-epoch curves, on the epochs every seed reached and validated.
+    """The mean and sample std over seeds of per-epoch curves, on the epochs every seed reached and validated.
 
     Args:
         curves: one list of ``{"epoch", "train_time_s", "val_metric"}`` dicts per seed
             (``train_time_s``: cumulative training seconds at the epoch's end).
 
     Returns:
-        a DataFrame with ``epoch, train_time_s, val_metric, seeds`` (empty when nothing is shared).
+        a DataFrame with ``epoch, train_time_s, val_metric, val_std, seeds`` (``val_std`` is ``NaN``
+        with one seed; empty when nothing is shared).
     """
     import pandas as pd
 
     frames = [pd.DataFrame(c).assign(run=i) for i, c in enumerate(curves) if c]
     if not frames:
-        return pd.DataFrame(columns=["epoch", "train_time_s", "val_metric", "seeds"])
+        return pd.DataFrame(columns=["epoch", "train_time_s", "val_metric", "val_std", "seeds"])
     df = pd.concat(frames, ignore_index=True)
     df = df[df["val_metric"].notna()]
     g = df.groupby("epoch").agg(train_time_s=("train_time_s", "mean"), val_metric=("val_metric", "mean"),
-                                seeds=("run", "nunique")).reset_index()
+                                val_std=("val_metric", "std"), seeds=("run", "nunique")).reset_index()
     return g[g["seeds"] == len(frames)].reset_index(drop=True)
 
 
+def metric_limits(low: float, high: float, step: float = 10.0) -> tuple[float, float]:
+    """Metric-axis limits (percent) that hold ``[low, high]`` and do not magnify small differences:
+    the data's range widened to whole multiples of ``step`` percentage points, within [0, 100]."""
+    lo = max(0.0, step * math.floor(low / step))
+    hi = min(100.0, step * math.ceil(high / step))
+    if hi - lo < step:
+        hi = min(100.0, lo + step)
+        lo = max(0.0, hi - step)
+    return lo, hi
+
+
 def convergence_figure(agg, dataset: str):
-    """Validation metric (%) against cumulative training time (s) on ``dataset``; ``(figure, points)``."""
+    """Validation metric (%) against epochs (top row) and cumulative training time (bottom row),
+    one panel per backbone, one line per method with a band of ± one sample std over seeds.
+
+    Returns:
+        ``(figure, points)``; the points have ``epoch, train_time_s, val_metric, val_std, seeds``.
+    """
     import pandas as pd
 
     sub = agg[(agg["dataset"] == dataset) & (agg["status"] == "completed")]
-    backbones = sorted(set(sub["backbone"]))
     points = []
     for _, row in sub.iterrows():
         curve = mean_curve(row["curves"])
@@ -74,104 +95,156 @@ def convergence_figure(agg, dataset: str):
     if not points:
         return None, pd.DataFrame()
     data = pd.concat(points, ignore_index=True)
-    fig = _new_figure(4.2 * len(backbones) + 0.8, 3.6)
-    axes = fig.subplots(1, len(backbones), squeeze=False)[0]
+    backbones = sorted(set(data["backbone"]))
+    fig = _new_figure(4.6 * len(backbones) + 1.6, 7.2)
+    axes = fig.subplots(2, len(backbones), squeeze=False)
     colours = _colours(sorted(set(data["variant"])))
     metric = next((m for m in sub["metric"] if m), "metric")
-    for ax, backbone in zip(axes, backbones):
+    lows, highs = [], []
+    for j, backbone in enumerate(backbones):
         for variant, g in data[data["backbone"] == backbone].groupby("variant", sort=True):
-            ax.plot(g["train_time_s"], 100 * g["val_metric"], color=colours[variant], lw=1.4, label=plain(variant))
-        ax.set_title(plain(backbone))
-        ax.set_xlabel("cumulative training time (s)")
-        ax.set_ylabel(f"validation {plain(metric)} (%)")
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.suptitle(plain(f"{dataset}: convergence (mean over seeds)"))
+            mean, std = 100 * g["val_metric"], 100 * g["val_std"].fillna(0.0)
+            lows.append((mean - std).min())
+            highs.append((mean + std).max())
+            for ax, x in ((axes[0][j], g["epoch"]), (axes[1][j], g["train_time_s"])):
+                ax.plot(x, mean, color=colours[variant], lw=1.4, label=plain(variant))
+                ax.fill_between(x, mean - std, mean + std, color=colours[variant], alpha=0.18, lw=0)
+        axes[0][j].set_title(plain(backbone))
+        axes[0][j].set_xlabel("epoch")
+        axes[1][j].set_xlabel("cumulative training time (s)")
+        for ax in (axes[0][j], axes[1][j]):
+            ax.set_ylabel(f"validation {plain(metric)} (%)")
+            ax.grid(alpha=0.3)
+            ax.set_xlim(left=0)
+    lo, hi = metric_limits(min(lows), max(highs))
+    for ax in axes.flat:
+        ax.set_ylim(lo, hi)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    fig.legend(list(seen.values()), list(seen.keys()), loc="outside right upper", fontsize=9)
+    fig.suptitle(plain(f"{dataset}: convergence (mean ± std over seeds; training time excludes validation)"))
     return fig, data[["dataset", "method", "variant", "backbone", "config_hash", "epoch", "train_time_s",
-                      "val_metric", "seeds"]]
+                      "val_metric", "val_std", "seeds"]]
 
 
-def memory_column(sub) -> tuple[str, str]:
-    """``(column, label)``: GPU allocated peak when any group measured it, else CPU RSS peak."""
-    gpu = sub["peak_gpu_allocated_bytes"]
-    if gpu.notna().any() and (gpu.fillna(0) > 0).any():
-        return "peak_gpu_allocated_bytes", "peak GPU memory allocated (MiB)"
-    return "peak_cpu_rss_bytes", "peak CPU RSS (MiB)"
+def memory_column(sub, memory: str = "working") -> tuple[str, str]:
+    """``(column, label)`` of the memory figure a plot shows.
+
+    ``memory="working"`` (default): the training phase's working memory, GPU where any group
+    measured it, else CPU; the process's peak RSS only when no group stored working memory.
+    ``memory="rss"``: the process's peak RSS.
+    """
+    if memory == "working":
+        for col, label in (("train_gpu_bytes", "training working memory, GPU (MiB)"),
+                           ("train_cpu_bytes", "training working memory, CPU (MiB)")):
+            if col in sub and sub[col].notna().any() and (sub[col].fillna(0) > 0).any():
+                return col, label
+        gpu = sub["peak_gpu_allocated_bytes"]
+        if gpu.notna().any() and (gpu.fillna(0) > 0).any():
+            return "peak_gpu_allocated_bytes", "peak GPU memory allocated (MiB)"
+        return "peak_cpu_rss_bytes", "peak CPU RSS (MiB; no working-memory figures stored)"
+    return "peak_cpu_rss_bytes", "peak CPU RSS of the trial process (MiB)"
 
 
-def tradeoff_figure(agg, dataset: str):
-    """Test metric (%) against peak memory (MiB) on ``dataset``, one point per method and backbone."""
+def tradeoff_figure(agg, dataset: str, memory: str = "working"):
+    """Test metric (%) against memory (MiB, from zero) on ``dataset``, one point per method and backbone,
+    error bars ± one sample std over seeds."""
     import pandas as pd
 
     sub = agg[(agg["dataset"] == dataset) & (agg["status"] == "completed")]
-    col, label = memory_column(sub)
+    col, label = memory_column(sub, memory)
     sub = sub[sub[col].notna() & sub["test_mean"].notna()]
     if sub.empty:
         return None, pd.DataFrame()
-    fig = _new_figure(6.4, 4.4)
+    fig = _new_figure(7.2, 4.8)
     ax = fig.subplots()
     colours = _colours(sorted(set(sub["variant"])))
     markers = {b: _MARKERS[i % len(_MARKERS)] for i, b in enumerate(sorted(set(sub["backbone"])))}
+    lows, highs = [], []
     for _, row in sub.sort_values(["variant", "backbone"]).iterrows():
         std = row["test_std"]
-        ax.errorbar(row[col] / MIB, 100 * row["test_mean"],
-                    yerr=None if std is None or math.isnan(std) else 100 * std,
+        err = 0.0 if std is None or math.isnan(std) else 100 * std
+        lows.append(100 * row["test_mean"] - err)
+        highs.append(100 * row["test_mean"] + err)
+        ax.errorbar(row[col] / MIB, 100 * row["test_mean"], yerr=err or None,
                     fmt=markers[row["backbone"]], color=colours[row["variant"]], ms=7, capsize=3,
                     label=plain(f"{row['variant']} / {row['backbone']}"))
     metric = next((m for m in sub["metric"] if m), "metric")
     ax.set_xlabel(label)
+    ax.set_xlim(left=0, right=1.08 * float(sub[col].max()) / MIB)
+    ax.set_ylim(*metric_limits(min(lows), max(highs)))
     ax.set_ylabel(f"test {plain(metric)} (%)")
     ax.set_title(plain(f"{dataset}: accuracy against memory"))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    fig.legend(loc="outside right upper", fontsize=8)
     data = sub[["dataset", "method", "variant", "backbone", "config_hash", "test_mean", "test_std", col]]
-    return fig, data.rename(columns={col: "peak_memory_bytes"}).assign(memory=col).reset_index(drop=True)
+    return fig, data.rename(columns={col: "memory_bytes"}).assign(memory=col).reset_index(drop=True)
 
 
-def scaling_figure(agg):
-    """Epoch time (s) and peak memory (MiB) against the stored graph size (nodes), log-log.
+def _size(row) -> float | None:
+    n = row["num_nodes"]
+    if n is not None and not (isinstance(n, float) and math.isnan(n)):
+        return float(n)
+    from .aggregate import graph_size
 
-    Every completed group with a stored ``num_nodes`` (the graph as loaded, any dataset) is a point;
-    one line per method, backbone and configuration-but-size (groups whose configurations differ
-    only in the dataset or ``dataset_config.num_nodes`` / ``num_edges`` / ``avg_degree`` / ``preset``).
-    A line needs two graph sizes at least.
+    size = graph_size(row["config"])
+    return None if size is None else float(size)
+
+
+def scaling_figure(agg, memory: str = "working"):
+    """Training working memory (MiB), epoch time (s) and inference time (s) against the number of
+    nodes (log), one line per method, backbone and configuration-but-size; OOM groups marked ×.
+
+    Every group with a graph size (stored ``num_nodes``, or ``dataset_config.num_nodes``) is a point;
+    groups whose configurations differ only in the dataset or its size (:data:`.aggregate.SIZE_KEYS`)
+    form a line. A group none of whose seeds completed because of memory (``oom``) is drawn as a
+    red × on the panel's top edge at its size. The figure needs a configuration on two sizes.
     """
     import pandas as pd
     from matplotlib.ticker import NullFormatter
 
-    sub = agg[(agg["status"] == "completed") & agg["num_nodes"].notna()]
-    sizes = sub.groupby(["method", "backbone", "series"])["num_nodes"].transform("nunique")
-    sub = sub[sizes > 1]  # a line needs graphs of two sizes at least
-    if sub.empty:
+    sub = agg.assign(_size=[_size(r) for _, r in agg.iterrows()])
+    sub = sub[sub["_size"].notna() & sub["status"].isin(["completed", "oom"])]
+    sizes = sub.groupby(["method", "backbone", "series"])["_size"].transform("nunique")
+    sub = sub[sizes > 1]
+    if sub[sub["status"] == "completed"].empty:
         return None, pd.DataFrame()
-    col, mem_label = memory_column(sub)
+    col, mem_label = memory_column(sub[sub["status"] == "completed"], memory)
     lines = sub.groupby(["method", "backbone", "series"], sort=True)
     several = sub.groupby(["method", "backbone"])["series"].nunique()
-    fig = _new_figure(10, 4)
-    ax_t, ax_m = fig.subplots(1, 2)
+    fig = _new_figure(14, 4.4)
+    panels = list(zip(fig.subplots(1, 3), ((col, mem_label, MIB), ("epoch_time_s_median", "epoch time (s, median)", 1),
+                                           ("inference_time_s_median", "inference time (s, median)", 1))))
     keys = [k for k, _ in lines]
     colours = _colours([f"{m}/{b}/{s}" for m, b, s in keys])
     data = []
     for (method, backbone, series), g in lines:
-        g = g.sort_values("num_nodes")
+        g = g.sort_values("_size")
         label = f"{method} / {backbone}" + (f" · {series[:7]}" if several[(method, backbone)] > 1 else "")
         colour = colours[f"{method}/{backbone}/{series}"]
-        ax_t.plot(g["num_nodes"], g["epoch_time_s"], "o-", color=colour, label=plain(label))
-        ax_m.plot(g["num_nodes"], g[col] / MIB, "o-", color=colour, label=plain(label))
-        data.append(g[["dataset", "method", "backbone", "series", "config_hash", "num_nodes", "epoch_time_s",
-                       "epoch_sample_s", "epoch_compute_s", col]].assign(line=label))
-    for ax, ylabel in ((ax_t, "epoch time (s)"), (ax_m, mem_label)):
+        ok, oom = g[g["status"] == "completed"], g[g["status"] == "oom"]
+        for ax, (c, _, div) in panels:
+            ax.plot(ok["_size"], ok[c] / div, "o-", color=colour, label=plain(label))
+            if len(oom):
+                ax.plot(oom["_size"], [1.0] * len(oom), "x", color=colour, ms=10, mew=2.5,
+                        transform=ax.get_xaxis_transform(), clip_on=False)
+        data.append(g[["dataset", "method", "backbone", "series", "config_hash", "status", "_size", "epoch_time_s_median",
+                       "inference_time_s_median", "epoch_sample_s", "epoch_compute_s", col]].assign(line=label))
+    for ax, (_, ylabel, _) in panels:
         ax.set_xscale("log")
-        ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of short decades overlap
-        ax.set_xlabel("nodes in the graph (as loaded)")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("nodes in the graph (log)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
-    ax_t.legend(fontsize=8)
-    fig.suptitle("scaling with graph size (mean over seeds)")
-    frame = pd.concat(data, ignore_index=True).rename(columns={col: "peak_memory_bytes"}).assign(memory=col)
-    return fig, frame
+    fig.legend(*panels[0][0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
+    oom_note = " · × on the top edge: out of memory" if (sub["status"] == "oom").any() else ""
+    fig.suptitle(f"scaling with graph size (mean / median over seeds){oom_note}")
+    frame = pd.concat(data, ignore_index=True).rename(columns={col: "memory_bytes", "_size": "num_nodes"})
+    return fig, frame.assign(memory=col)
 
 
 def _colours(keys: list[str]) -> dict[str, Any]:
@@ -181,10 +254,16 @@ def _colours(keys: list[str]) -> dict[str, Any]:
     return {k: cmap(i % cmap.N) for i, k in enumerate(keys)}
 
 
+#: resolution of the PNG files (a paper's figure; the SVG and PDF are vector)
+DPI = 300
+
+
 def save_figure(fig, folder: Path, stem: str) -> list[Path]:
-    """Write ``fig`` as ``<stem>.png`` (100 dpi) and ``<stem>.svg`` (no date, so reruns are identical)."""
+    """Write ``fig`` as ``<stem>.png`` (:data:`DPI` dpi), ``<stem>.svg`` and ``<stem>.pdf`` (vector, no
+    date, so reruns are identical); returns the paths, PNG first."""
     folder.mkdir(parents=True, exist_ok=True)
-    png, svg = folder / f"{stem}.png", folder / f"{stem}.svg"
-    fig.savefig(png, format="png", metadata={"Software": None})
+    png, svg, pdf = folder / f"{stem}.png", folder / f"{stem}.svg", folder / f"{stem}.pdf"
+    fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
     fig.savefig(svg, format="svg", metadata={"Date": None})
-    return [png, svg]
+    fig.savefig(pdf, format="pdf", metadata={"CreationDate": None, "ModDate": None})
+    return [png, svg, pdf]

@@ -28,8 +28,10 @@ def md_escape(text: object) -> str:
 def render_table(table: Table) -> str:
     """``table`` as a pipe table with a ``### title`` heading and its notes; best cells in bold."""
     lines = [f"### {md_escape(table.title)}", ""]
+    if table.settings:
+        lines += ["All rows: " + " · ".join(f"{md_escape(k)}={md_escape(v)}" for k, v in table.settings), ""]
     lines.append("| " + " | ".join(md_escape(h) for h in table.header) + " |")
-    lines.append("|" + "|".join(":---" if i == 0 or table.rows and table.rows[0][i].kind == "label" else "---:"
+    lines.append("|" + "|".join(":---" if i == 0 or table.rows and table.rows[0][i].kind in ("label", "setting", "settings") else "---:"
                                 for i in range(len(table.header))) + "|")
     for row in table.rows:
         cells = [f"**{md_escape(c.text)}**" if c.best else md_escape(c.text) for c in row]
@@ -48,6 +50,8 @@ def render_report(report) -> str:
     for key, value in report.filters:
         parts.append(f"- {md_escape(key)}: {md_escape(value)}")
     parts.append("")
+    if report.environment:
+        parts += ["## environment", ""] + [f"- {md_escape(k)}: {md_escape(v)}" for k, v in report.environment] + [""]
     for section in report.sections:
         parts.append(f"## {md_escape(section.title)}")
         parts.append("")

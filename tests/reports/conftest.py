@@ -9,14 +9,19 @@ MIB = 2**20
 def add_trial(store, method: str, backbone: str, dataset: str, seed: int, status: str = "completed",
               test: float | None = None, *, epochs: int = 10, rss_mib: float = 100.0, sample_s: float = 0.0,
               compute_s: float = 1.0, inference_s: float = 0.05, preprocess_s: float = 0.01,
-              train: dict | None = None, dataset_config: dict | None = None, gpu_mib: float | None = None) -> str:
+              train: dict | None = None, dataset_config: dict | None = None, gpu_mib: float | None = None,
+              method_config: dict | None = None, backbone_config: dict | None = None, budget: dict | None = None,
+              extra: dict | None = None, num_nodes: int | None = None, batch: tuple | None = None) -> str:
     """One stored trial; times are totals over ``epochs`` (as the runner writes them), memory in MiB."""
     from gnnbench.config import TrialConfig, config_hash
 
     cfg = TrialConfig(method=method, backbone=backbone, dataset=dataset, seed=seed, train=train or {"epochs": epochs},
-                      dataset_config=dataset_config or {})
+                      dataset_config=dataset_config or {}, method_config=method_config or {},
+                      backbone_config=backbone_config or {}, budget=budget or {})
     run_id = store.start_trial(cfg, config_hash(cfg))
-    record = {"status": status, "metric": "acc"}
+    record = {"status": status, "metric": "acc", "num_nodes": num_nodes,
+              "environment": {"device": "cpu", "device_name": "cpu", "cpu_model": "Test CPU", "torch_threads": 1,
+                              "torch": "2.0-test", "torch_geometric": "2.5-test", "git_commit": "abc1234"}}
     if status == "completed":
         curve = [{"epoch": e, "train_time_s": (sample_s + compute_s) * e / epochs, "epoch_time_s": None,
                   "sample_time_s": sample_s / epochs, "compute_time_s": compute_s / epochs, "loss": 1.0 / e,
@@ -25,7 +30,11 @@ def add_trial(store, method: str, backbone: str, dataset: str, seed: int, status
                       train_time_s=sample_s + compute_s, epoch_time_s=(sample_s + compute_s) / epochs,
                       sample_time_s=sample_s, compute_time_s=compute_s, inference_time_s=inference_s,
                       preprocess_time_s=preprocess_s, load_time_s=0.1, peak_cpu_rss_bytes=int(rss_mib * MIB),
-                      peak_gpu_allocated_bytes=None if gpu_mib is None else int(gpu_mib * MIB), curve=curve)
+                      peak_gpu_allocated_bytes=None if gpu_mib is None else int(gpu_mib * MIB), curve=curve,
+                      extra=extra or {})
+        if batch is not None:  # (parameters, batches over all epochs, nodes per batch, messages per batch)
+            record.update(num_parameters=batch[0], num_batches=batch[1], nodes_per_batch_mean=batch[2],
+                          messages_per_batch_mean=batch[3])
     else:
         record["error"] = "torch.OutOfMemoryError: CUDA out of memory" if status == "oom" else "RuntimeError: boom"
     store.finish_trial(run_id, record)

@@ -67,29 +67,40 @@ def test_hostile_names_do_not_break_markdown(evil_report):
     # figure files are named safely even though the dataset name is not
     figures = sorted(p.name for p in (evil_report / "figures").iterdir())
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+", name) for name in figures)
-    assert len(figures) == 4  # convergence and trade-off, PNG and SVG
+    assert len(figures) == 6  # convergence and trade-off, PNG, SVG and PDF
 
 
 def test_files_written(fixture_store, tmp_path):
     out = tmp_path / "out"
     report = build_report(fixture_store, Filters(dataset=["synthetic"]), out)
     written = {p.relative_to(out).as_posix() for p in write_report(report, out)}
-    assert {"report.md", "report.html", "csv/performance.csv", "csv/resources.csv", "csv/convergence.csv",
-            "csv/tradeoff.csv", "csv/scaling.csv", "figures/scaling.png", "figures/scaling.svg",
-            "figures/convergence_synthetic.png", "figures/convergence_synthetic.svg",
-            "figures/tradeoff_synthetic.png", "figures/tradeoff_synthetic.svg"} == written
+    figures = {f"figures/{stem}.{ext}" for stem in ("scaling", "convergence_synthetic", "tradeoff_synthetic")
+               for ext in ("png", "svg", "pdf")}
+    assert {"report.md", "report.html", "report.tex", "csv/performance_synthetic.csv", "csv/time_synthetic.csv",
+            "csv/memory_synthetic.csv", "csv/convergence.csv", "csv/tradeoff.csv", "csv/scaling.csv"} | figures == written
     assert (out / "figures" / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "figures" / "scaling.svg").read_text().lstrip().startswith("<?xml")
+    assert (out / "figures" / "scaling.pdf").read_bytes()[:5] == b"%PDF-"
+    from PIL import Image
+
+    with Image.open(out / "figures" / "scaling.png") as png:  # 300 dpi, sized for a page (14 × 4.4 in)
+        assert png.info["dpi"] == pytest.approx((300, 300), abs=0.5) and png.size[0] >= 14 * 300 - 10
     import pandas as pd
 
-    perf = pd.read_csv(out / "csv" / "performance.csv")
+    perf = pd.read_csv(out / "csv" / "performance_synthetic.csv")
     row = perf[perf["variant"] == "full_graph · num_nodes=1000"].iloc[0]
     assert (row["test_mean"], row["n_completed"], row["seeds"]) == (pytest.approx(0.9), 2, "0 1")
+    # every column the table shows is in its CSV, as shown
+    for table in report.tables:
+        csv = pd.read_csv(out / "csv" / f"{table.name}.csv", keep_default_na=False, dtype=str)
+        assert table.header == list(csv.columns[:len(table.header)])
+        assert csv[table.header].values.tolist() == [[c.text for c in r] for r in table.rows]
     scaling = pd.read_csv(out / "csv" / "scaling.csv")
     assert scaling["num_nodes"].tolist() == [500, 1000, 2000]
     md = (out / "report.md").read_text()
-    assert "| full_graph · num_nodes=500 | **90.00 ± 0.00 (n=2)** |" in md
-    assert "![epoch time and peak memory against graph size (nodes as loaded)](figures/scaling.png)" in md
+    assert ("| full_graph · num_nodes=500 | gcn | 10 | full graph | dataset.num_nodes=500 | **90.00 ± 0.00 (n=2)** "
+            "| baseline |") in md
+    assert "](figures/scaling.png)" in md
 
 
 def test_tables_only_without_out(fixture_store):
@@ -136,12 +147,16 @@ def test_cli_report(fixture_store, db_url, tmp_path, capsys):
         main(["report", "--db", db, "--dataset", "cora", "--out", str(out)])
     assert exit_.value.code == 0
     printed = capsys.readouterr()
-    assert "| full_graph | **82.00 ± 2.00 (n=3)** | 81.00 ± 0.00 (n=3) |" in printed.out
+    assert "| full_graph | gcn | 10 | full graph | — | **82.00 ± 2.00 (n=3)** | baseline |" in printed.out
     assert (out / "report.html").is_file() and (out / "figures" / "tradeoff_cora.svg").is_file()
     md = (out / "report.md").read_text()
     assert "citeseer" not in md
-    assert "no configuration completed on graphs of two sizes in this selection" in md  # cora alone: one size
+    assert "scaling" not in md  # cora alone: one size, no scaling section (an empty section is left out)
     assert not (out / "figures" / "scaling.png").exists()
+    # the environment block: absolute database path, versions, commit, date range
+    assert f"- database: {Path(db).resolve()}" in md
+    assert "- CPU: Test CPU" in md and "- torch threads: 1" in md and "- git commit: abc1234" in md
+    assert re.search(r"- trials ran: \d{4}-\d\d-\d\d \d\d:\d\d – \d{4}-\d\d-\d\d \d\d:\d\d UTC", md)
 
 
 @pytest.mark.parametrize("args, message", [
