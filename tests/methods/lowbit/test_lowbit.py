@@ -117,7 +117,7 @@ def _method(synthetic, backbone, bits, num_layers=3, smp=True, integer=False):
     torch.manual_seed(0)
     ds = synthetic()
     bb = (GCN if backbone == "gcn" else SAGE)
-    m = LowBit(LowBit.Config(bits=bits, smp=smp, integer_inference=integer),
+    m = LowBit(LowBit.Config(bits=bits, smp=smp, integer_inference=integer, architecture="stacked"),
                bb(bb.Config(num_layers=num_layers, hidden_channels=16)), TrainConfig(epochs=5), BudgetConfig())
     m.setup(ds, torch.device("cpu"))
     return ds, m
