@@ -81,12 +81,33 @@ def pack_rows(codes: Tensor, bits: int, scale: float, bias: float) -> Tensor:
     return torch.cat([packed, tail.expand(n, 4)], dim=1)
 
 
+def _codes_u8(x: Tensor, g: Grid) -> Tensor:
+    """``g``'s codes of ``x`` as uint8 ``[...]`` (fused: ``torch.quantize_per_tensor``, then the
+    clamp to a 4/2-bit range on bytes; BT's truncation on the 8-bit codes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = torch.quantize_per_tensor(x, g.scale, g.zero_point, torch.quint8).int_repr()
+    if g.bt is not None:
+        return _truncate_u8(c, g.shift)
+    return c.clamp_(g.qmin, g.qmax) if g.qmax < 255 else c
+
+
+def _truncate_u8(c: Tensor, shift: int) -> Tensor:
+    """BT / BT* on 8-bit codes: ``85 · ⌊(c + k) / 85⌉`` (uint8)."""
+    return (torch.round((c.float() + shift) / BT_STEP).clamp_(0, 3) * BT_STEP).to(torch.uint8)
+
+
+def _dequantize(c: Tensor, g: Grid) -> Tensor:
+    """``s · (c − z)`` of uint8 codes, float32 (one fused pass)."""
+    return torch._make_per_tensor_quantized_tensor(c, g.scale, g.zero_point).dequantize()
+
+
 def _fake_(x: Tensor, q: QLRQuantizer) -> Tensor:
-    """``q(x)`` in evaluation, in place on ``x`` (a fresh buffer)."""
+    """``q(x)`` in evaluation, float32."""
     if not q.active:
         return x
     g = q.grid()
-    return g.dequantize(g.codes(x))
+    return _dequantize(_codes_u8(x, g), g)
 
 
 def _quint8(x: Tensor, g: Grid) -> Tensor:
@@ -95,8 +116,7 @@ def _quint8(x: Tensor, g: Grid) -> Tensor:
         warnings.simplefilter("ignore")
         if g.bt is None and g.qmax == 255:
             return torch.quantize_per_tensor(x, g.scale, g.zero_point, torch.quint8)
-        c = g.codes(x).to(torch.uint8)
-        return torch._make_per_tensor_quantized_tensor(c, g.scale, g.zero_point)
+        return torch._make_per_tensor_quantized_tensor(_codes_u8(x, g), g.scale, g.zero_point)
 
 
 class _Linear:
@@ -129,10 +149,8 @@ class _Linear:
         codes = out.int_repr()
         if go.bt is None and go.qmax == 255:
             return out.dequantize()
-        c = codes.float().clamp_(go.qmin, go.qmax)
-        if go.bt is not None:
-            c = torch.round((c + go.shift) / BT_STEP).clamp_(0, 3) * BT_STEP
-        return go.dequantize(c)
+        c = _truncate_u8(codes, go.shift) if go.bt is not None else codes.clamp_(go.qmin, go.qmax)
+        return _dequantize(c, go)
 
 
 class IntegerPropagationGNN:
@@ -175,9 +193,9 @@ class IntegerPropagationGNN:
         """``Q_upd(Q_agg(Σ_j w_ij Q_msg(h_j)))`` on the embedding-bag kernel, ``[N, C]`` float."""
         g = p.q_msg.grid()
         scale, bias = (float(BT_STEP), float(-g.zero_point)) if g.bt else (1.0, float(-g.zero_point))
-        codes = g.codes(h)
+        codes = _codes_u8(h, g)
         if g.bt:
-            codes = codes / BT_STEP
+            codes = codes // BT_STEP
         agg = self._bag(pack_rows(codes, _row_bits(g), scale, bias), _row_bits(g))[:, :h.size(1)].mul_(g.scale)
         self._last_agg = agg
         return _fake_(_fake_(agg, p.q_agg), p.q_upd)

@@ -216,3 +216,10 @@ def test_per_node_ranges_keep_small_rows_that_a_tensor_range_rounds_to_zero():
 def test_per_node_and_per_channel_are_exclusive():
     with pytest.raises(ValueError, match="not both"):
         LearnedQuantizer(4, per_channel=True, channels=3, per_node=True)
+
+
+def test_stacked_fp32_model_size_counts_weights_and_biases_only():
+    from gnnbench.methods.lowbit.model import QuantGNN, model_size_bytes
+
+    m = QuantGNN(False, [(10, 8), (8, 3)], 32, 0.0)
+    assert model_size_bytes(m) == 4 * (10 * 8 + 8 + 8 * 3 + 3)
