@@ -257,6 +257,7 @@ class LowBit:
         self.model.eval()
         run = self.model
         if self.config.integer_inference and self.config.bits < 32:
+            self._engines = {}  # prepared from the current weights at every call (they train in between)
             run = self._integer_run
         return predict_splits(self.dataset, splits, lambda g: run(*self._operators(g)), self.device)
 
