@@ -7,7 +7,7 @@ Usage: GNNBENCH_DATA_ROOT=/work/shared/data python benchmarks/bench_lowbit_int8.
 
 ``--architecture propagation`` (default; the authors' MLP + K SMP steps, :mod:`.integer`):
 models at FP32, INT8, INT4 and INT2 (GCN, ``--hidden`` wide, ``--steps`` K) are each trained
-``--epochs`` full-graph epochs (enough to set every quantizer's range; ``--messages node`` by
+``--epochs`` full-graph epochs (0: one calibrating forward pass sets every quantizer's range; ``--messages node`` by
 default, the quantization the embedding-bag kernels compute exactly); then the median over
 ``--repeats`` interleaved rounds of
 
@@ -105,11 +105,15 @@ def _propagation_method(bits, args, ds):
 
     torch.manual_seed(0)
     m = LowBit(LowBit.Config(bits=bits, propagation_steps=args.steps, messages=args.messages),
-               GCN(GCN.Config(hidden_channels=args.hidden)), TrainConfig(epochs=args.epochs), BudgetConfig())
+               GCN(GCN.Config(hidden_channels=args.hidden)), TrainConfig(epochs=max(1, args.epochs)), BudgetConfig())
     m.setup(ds, torch.device("cpu"))
     for e in range(args.epochs):
         for b in m.batches(e):
             m.train_step(b)
+    if args.epochs == 0:  # calibration only: one training-mode forward sets every quantizer's range
+        m.model.train()
+        with torch.no_grad():
+            m.model(m.x, m.ops)
     m.model.eval()
     return m
 
