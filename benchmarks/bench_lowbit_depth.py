@@ -1,4 +1,6 @@
-"""Depth study of lowbit: GCN test accuracy at several depths, plain stacks vs smoothness-aware propagation.
+"""Depth study of lowbit's ``"stacked"`` architecture: GCN test accuracy at several depths, plain stacks
+vs smoothness-aware propagation (the ``"propagation"`` architecture's depth is ``propagation_steps``:
+run it with ``gnnbench run -m lowbit --set method.propagation_steps=K``).
 
 Usage: GNNBENCH_DATA_ROOT=/work/shared/data python benchmarks/bench_lowbit_depth.py
        [--dataset cora] [--depths 2 8 16 32] [--bits 32] [--epochs 200] [--seeds 0 1 2]
@@ -24,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-VARIANTS = {"plain": {"smp": False}, "smp": {"smp": True},
-            "smp_unconstrained": {"smp": True, "smp_mu_max": 0.0}}
+VARIANTS = {"plain": {"smp": False, "architecture": "stacked"}, "smp": {"smp": True, "architecture": "stacked"},
+            "smp_unconstrained": {"smp": True, "smp_mu_max": 0.0, "architecture": "stacked"}}
 
 
 def run(ds, depth, variant, bits, epochs, seed):

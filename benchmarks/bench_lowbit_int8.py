@@ -1,8 +1,28 @@
-"""INT8 integer-kernel inference vs FP32 inference of lowbit, measured in the same run; model sizes.
+"""Integer-kernel inference vs FP32 inference of lowbit, measured in the same run; model sizes.
 
 Usage: GNNBENCH_DATA_ROOT=/work/shared/data python benchmarks/bench_lowbit_int8.py
-       [--dataset cora|citeseer|arxiv] [--hidden 256] [--layers 3] [--epochs 20] [--repeats 7]
-       [--threads 1] [--feature-ranges node|tensor]
+       [--architecture propagation|stacked] [--dataset cora|citeseer|arxiv] [--hidden 256]
+       [--steps 10] [--layers 3] [--epochs 20] [--repeats 7] [--threads 1] [--messages node|edge]
+       [--feature-ranges node|tensor]
+
+``--architecture propagation`` (default; the authors' MLP + K SMP steps, :mod:`.integer`):
+models at FP32, INT8, INT4 and INT2 (GCN, ``--hidden`` wide, ``--steps`` K) are each trained
+``--epochs`` full-graph epochs (0: one calibrating forward pass sets every quantizer's range; ``--messages node`` by
+default, the quantization the embedding-bag kernels compute exactly); then the median over
+``--repeats`` interleaved rounds of
+
+- ``fp32_inference_s``: the FP32 model's full-graph forward (float linear layers, CSR
+  ``torch.sparse.mm`` propagation);
+- ``int{8,4,2}_inference_s``: the same pass on :class:`IntegerPropagationGNN` (quantized linear,
+  FBGEMM embedding bags), from float features;
+- ``fp32_aggregate_s`` / ``int{b}_aggregate_s``: one propagation alone (``torch.sparse.mm`` vs the
+  embedding bag on packed rows, the row packing included),
+
+printed as one JSON object with the speedups (FP32 seconds / integer seconds), each integer
+model's argmax agreement with its fake-quantized forward over all nodes, test accuracies, and the
+model sizes in bytes.
+
+``--architecture stacked``: the earlier study below.
 
 ``arxiv`` is the synthetic graph of ogbn-arxiv's shape (169,343 nodes, 1.17 M edges, 128
 features, 40 classes; no data root needed).  Two GCN models of the same shape are trained
@@ -53,7 +73,7 @@ def _method(bits, args, ds, train=True):
     from gnnbench.methods.lowbit import LowBit
 
     torch.manual_seed(0)
-    m = LowBit(LowBit.Config(bits=bits, smp=False, feature_ranges=args.feature_ranges),
+    m = LowBit(LowBit.Config(bits=bits, smp=False, feature_ranges=args.feature_ranges, architecture="stacked"),
                GCN(GCN.Config(num_layers=args.layers, hidden_channels=args.hidden)),
                TrainConfig(epochs=args.epochs), BudgetConfig())
     m.setup(ds, torch.device("cpu"))
@@ -78,8 +98,71 @@ def _time(fns, repeats):
     return [statistics.median(ts) for ts in times]
 
 
+def _propagation_method(bits, args, ds):
+    from gnnbench.backbones.gcn import GCN
+    from gnnbench.config import BudgetConfig, TrainConfig
+    from gnnbench.methods.lowbit import LowBit
+
+    torch.manual_seed(0)
+    m = LowBit(LowBit.Config(bits=bits, propagation_steps=args.steps, messages=args.messages),
+               GCN(GCN.Config(hidden_channels=args.hidden)), TrainConfig(epochs=max(1, args.epochs)), BudgetConfig())
+    m.setup(ds, torch.device("cpu"))
+    for e in range(args.epochs):
+        for b in m.batches(e):
+            m.train_step(b)
+    if args.epochs == 0:  # calibration only: one training-mode forward sets every quantizer's range
+        m.model.train()
+        with torch.no_grad():
+            m.model(m.x, m.ops)
+    m.model.eval()
+    return m
+
+
+def propagation(args, ds) -> dict:
+    """The ``--architecture propagation`` study (module docstring)."""
+    from gnnbench.methods.lowbit.integer import IntegerPropagationGNN, has_vnni, pack_rows
+    from gnnbench.methods.lowbit.propagation import model_size_bytes
+
+    widths = (8, 4, 2)
+    fp32 = _propagation_method(32, args, ds)
+    quant = {b: _propagation_method(b, args, ds) for b in widths}
+    engines = {b: IntegerPropagationGNN(m.model, m.ops, gcn_is_conv=m.ops.conv_is_gcn) for b, m in quant.items()}
+    test, y = ds.split["test"], ds.graph.y[ds.split["test"]]
+    out: dict = {"architecture": "propagation", "steps": args.steps, "messages": args.messages, "vnni": has_vnni()}
+    with torch.no_grad():
+        fns = [lambda: fp32.model(fp32.x, fp32.ops)] + [lambda b=b: engines[b](quant[b].x) for b in widths]
+        times = _time(fns, args.repeats)
+        out["fp32_inference_s"] = times[0]
+        h = fp32.model.transform(fp32.x)
+        csr = fp32.ops.csr
+        agg = [lambda: torch.sparse.mm(csr, h)]
+        for b in widths:
+            e = engines[b]
+            p = e.model.prop[0]
+            agg.append(lambda e=e, p=p: e.propagate(h, p))
+        atimes = _time(agg, args.repeats)
+        out["fp32_aggregate_s"] = atimes[0]
+        acc = lambda o: float((o[test].argmax(1) == y).float().mean())
+        out["fp32_test_acc"] = acc(fp32.model(fp32.x, fp32.ops))
+        out["fp32_model_size_bytes"] = model_size_bytes(fp32.model)
+        for i, b in enumerate(widths):
+            fake, ints = quant[b].model(quant[b].x, quant[b].ops), engines[b](quant[b].x)
+            out[f"int{b}_inference_s"] = times[i + 1]
+            out[f"int{b}_speedup"] = times[0] / times[i + 1]
+            out[f"int{b}_aggregate_s"] = atimes[i + 1]
+            out[f"int{b}_aggregate_speedup"] = atimes[0] / atimes[i + 1]
+            out[f"int{b}_argmax_agreement"] = float((fake.argmax(1) == ints.argmax(1)).float().mean())
+            out[f"int{b}_fake_quant_test_acc"] = acc(fake)
+            out[f"int{b}_integer_test_acc"] = acc(ints)
+            out[f"int{b}_model_size_bytes"] = model_size_bytes(quant[b].model)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
+    p.add_argument("--architecture", default="propagation", choices=["propagation", "stacked"])
+    p.add_argument("--steps", type=int, default=10, help="K of the propagation architecture")
+    p.add_argument("--messages", default="node", choices=["node", "edge"])
     p.add_argument("--dataset", default="cora", choices=["cora", "citeseer", "arxiv"])
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=3)
@@ -96,6 +179,11 @@ def main() -> None:
     from gnnbench.methods.lowbit.model import model_size_bytes
 
     ds = _dataset(args.dataset)
+    if args.architecture == "propagation":
+        print(json.dumps({"dataset": args.dataset, "num_nodes": ds.graph.num_nodes, "num_edges": ds.graph.num_edges,
+                          "hidden": args.hidden, "epochs": args.epochs, "repeats": args.repeats,
+                          "threads": torch.get_num_threads(), **propagation(args, ds)}), flush=True)
+        return
     fp32, int8 = _method(32, args, ds), _method(8, args, ds)
     engine = IntegerGNN(int8.model)
     x = int8.x

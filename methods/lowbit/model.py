@@ -264,9 +264,10 @@ def packed_weights(model: QuantGNN) -> dict[str, dict]:
 
 def model_size_bytes(model: QuantGNN) -> int:
     """Bytes of the stored model: packed integer weights + float32 per-channel steps, biases and
-    activation ranges (4 bytes per float); ``4 · parameters`` at 32 bits."""
-    if model.bits == 32:
-        return 4 * sum(p.numel() for p in model.parameters())
+    activation ranges (4 bytes per float); at 32 bits ``4 ·`` the weights and biases (not the
+    unused ranges ``α``, which an earlier version counted)."""
+    if model.bits == 32:  # the unquantized model stores no ranges: its α are unused
+        return 4 * sum(p.numel() for n, p in model.named_parameters() if not n.endswith("alpha"))
     total = 0
     for layer in model.layers:
         for _, w, q in layer.weights():

@@ -117,7 +117,7 @@ def _method(synthetic, backbone, bits, num_layers=3, smp=True, integer=False):
     torch.manual_seed(0)
     ds = synthetic()
     bb = (GCN if backbone == "gcn" else SAGE)
-    m = LowBit(LowBit.Config(bits=bits, smp=smp, integer_inference=integer),
+    m = LowBit(LowBit.Config(bits=bits, smp=smp, integer_inference=integer, architecture="stacked"),
                bb(bb.Config(num_layers=num_layers, hidden_channels=16)), TrainConfig(epochs=5), BudgetConfig())
     m.setup(ds, torch.device("cpu"))
     return ds, m
@@ -216,3 +216,10 @@ def test_per_node_ranges_keep_small_rows_that_a_tensor_range_rounds_to_zero():
 def test_per_node_and_per_channel_are_exclusive():
     with pytest.raises(ValueError, match="not both"):
         LearnedQuantizer(4, per_channel=True, channels=3, per_node=True)
+
+
+def test_stacked_fp32_model_size_counts_weights_and_biases_only():
+    from gnnbench.methods.lowbit.model import QuantGNN, model_size_bytes
+
+    m = QuantGNN(False, [(10, 8), (8, 3)], 32, 0.0)
+    assert model_size_bytes(m) == 4 * (10 * 8 + 8 + 8 * 3 + 3)

@@ -1,0 +1,122 @@
+"""lowbit's propagation architecture: SMP constraint residual, per-edge messages, integer kernels, sizes."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from gnnbench.backbones.conv import gcn_matrix
+from gnnbench.methods.lowbit.propagation import (
+    PropagationGNN,
+    PropagationGraph,
+    QuantPropagation,
+    SMPConstants,
+    model_size_bytes,
+)
+
+
+def _graph(n=40, e=160, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, n, (2, e), generator=g)
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    a = gcn_matrix(ei, n)
+    return PropagationGraph.build(a, a, conv_is_gcn=True), a
+
+
+def test_smp_residual_and_multiplier_follow_the_dense_definition():
+    torch.manual_seed(0)
+    graph, a = _graph()
+    c = SMPConstants(threshold=0.05, eta_lambda=1e-2)
+    model = PropagationGNN(8, 16, 4, 32, 0.0, 3, c).eval()
+    x = torch.randn(40, 8)
+    with torch.no_grad():
+        model(x, graph)
+        z = model.transform(x)
+    lap = torch.eye(40) - a.to_dense()
+    lam = torch.full((40, 1), c.lambda0)
+    s = torch.full((40, 1), c.lambda0)
+    h = z
+    for k in range(3):
+        p = a.to_dense() @ h
+        sub = (1 - (1 + c.mu) * c.eta) * h + c.mu * c.eta * p + c.eta * z
+        delta = sub - h
+        residual = torch.trace(delta.t() @ lap @ delta) + s * s - c.threshold * graph.num_edges
+        assert float(model.residuals[k]) == pytest.approx(float(residual.mean()), rel=1e-4, abs=1e-5)
+        assert float(model.multipliers[k]) == pytest.approx(float(lam.mean()), rel=1e-4, abs=1e-7)
+        h = sub + 2 * c.eta * lam * (a.to_dense() @ delta)
+        s = s + 2 * c.eta_s * lam * s
+        lam = lam - c.eta_lambda * residual  # ascent on a·|E| − s² − tr(ΔᵀLΔ)
+    with torch.no_grad():
+        assert torch.allclose(model(x, graph), h, atol=1e-5)
+
+
+def test_without_smp_a_step_is_personalised_propagation():
+    graph, a = _graph()
+    model = PropagationGNN(8, 16, 4, 32, 0.0, 2, smp=None).eval()
+    x = torch.randn(40, 8)
+    with torch.no_grad():
+        z = model.transform(x)
+        h = z
+        for _ in range(2):
+            h = 0.9 * (a.to_dense() @ h) + 0.1 * z
+        assert torch.allclose(model(x, graph), h, atol=1e-5)
+    assert model.residuals is None
+
+
+@pytest.mark.parametrize("bits", [8, 2])
+def test_edge_messages_are_quantized_per_edge_with_gradients(bits):
+    torch.manual_seed(0)
+    graph, a = _graph()
+    p = QuantPropagation(bits, messages="edge").train()
+    x = torch.randn(40, 5, requires_grad=True)
+    out = p.aggregate(x, graph)
+    g = p.q_msg.grid()
+    msgs = x.detach()[graph.src] * graph.weight.unsqueeze(1)
+    dense = torch.zeros(40, 5).index_add_(0, graph.dst, g.dequantize(g.codes(msgs)))
+    assert torch.allclose(out, dense, atol=1e-5)
+    w = torch.randn(40, 5)
+    (out * w).sum().backward()
+    assert torch.allclose(x.grad, a.to_dense().t() @ w, atol=1e-5)  # identity STE
+    assert float(p.q_msg.alpha.grad).__abs__() > 0
+    # the batch range is that of the messages themselves, found without forming them
+    assert float(p.q_msg.lo) == pytest.approx(float(msgs.min())) and float(p.q_msg.hi) == pytest.approx(float(msgs.max()))
+
+
+def test_model_trains_and_alpha_learns(synthetic):
+    from gnnbench.backbones.gcn import GCN
+    from gnnbench.config import BudgetConfig, TrainConfig
+    from gnnbench.methods.lowbit import LowBit
+
+    torch.manual_seed(0)
+    ds = synthetic()
+    m = LowBit(LowBit.Config(bits=4, propagation_steps=3, alpha_lr=1e-2), GCN(GCN.Config(hidden_channels=16)),
+               TrainConfig(epochs=5), BudgetConfig())
+    m.setup(ds, torch.device("cpu"))
+    losses = [m.train_step(b) for e in range(20) for b in m.batches(e)]
+    alphas = {n: float(p) for n, p in m.model.named_parameters() if n.endswith("alpha")}
+    losses += [m.train_step(b) for e in range(5) for b in m.batches(e)]
+    moved = [n for n, p in m.model.named_parameters() if n.endswith("alpha") and float(p) != alphas[n]]
+    assert losses[-1] < losses[0] and math.isfinite(losses[-1])
+    assert len(moved) >= len(alphas) // 2
+    assert len(m.report()["smp_residual_per_layer"]) == 3
+
+
+def test_model_size_counts_packed_weights_at_every_width():
+    sizes = {}
+    for bits in (32, 8, 4, 2):
+        m = PropagationGNN(100, 16, 4, bits, 0.0, 2)
+        if bits < 32:
+            for q in m.quantizers():
+                q.observe(torch.randn(10))
+        sizes[bits] = model_size_bytes(m)
+    weights, biases = 100 * 16 + 16 * 4, 16 + 4
+    assert sizes[32] == 4 * (weights + biases)
+    quantizers = 6 + 2 * 6  # two linear layers, two steps of two propagations
+    for bits in (8, 4, 2):
+        assert sizes[bits] == math.ceil(100 * 16 * bits / 8) + math.ceil(16 * 4 * bits / 8) + 4 * biases + 12 * quantizers
+    assert sizes[2] < sizes[4] < sizes[8] < sizes[32]
+
+
+def test_bt_model_size_is_two_bits():
+    m2, bt = PropagationGNN(100, 16, 4, 2, 0.0, 1), PropagationGNN(100, 16, 4, 2, 0.0, 1, bt="bt")
+    assert model_size_bytes(m2) == model_size_bytes(bt)
