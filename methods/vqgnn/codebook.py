@@ -304,6 +304,24 @@ class Codebook(torch.nn.Module):
             sub = torch.sparse_csr_tensor(sub_crow, col[pos], val[pos], (nodes.numel(), self.feat_dim))
             return torch.sparse.mm(sub, W.t())
 
+    @torch.no_grad()
+    def relative_error(self, z: Tensor, codes: Tensor, chunk: int = 1 << 16) -> float:
+        """Relative VQ error ``‖Z − R X̃‖_F / ‖Z‖_F`` of rows ``z: [n, f]`` under the codeword tuples
+        ``codes: [P, n]`` (0 when ``Z = 0``), in chunks of ``chunk`` rows."""
+        err = ref = 0.0
+        for s in range(0, z.size(0), chunk):
+            part = z[s:s + chunk]
+            err += float(((part - self.reconstruct(codes[:, s:s + chunk])) ** 2).sum())
+            ref += float((part ** 2).sum())
+        return math.sqrt(err / ref) if ref > 0 else 0.0
+
+    def nbytes(self) -> int:
+        """Bytes the codebook keeps: its buffers (codewords, counts, assignments, statistics) and
+        the rows kept by :meth:`cache_rows` (dense ``[n, f]`` or CSR)."""
+        cache = getattr(self, "_cache", None)
+        kept = [] if cache is None else [cache] if isinstance(cache, Tensor) else list(cache)
+        return int(sum(t.numel() * t.element_size() for t in [*self.buffers(), *kept]))
+
     def codes_of(self, nodes: Tensor) -> Tensor:
         """Assignments ``[P, len(nodes)]`` int64 of global ``nodes``."""
         return self.assign[:, nodes].long()
@@ -431,3 +449,66 @@ class Codebook(torch.nn.Module):
         self.count.copy_(cnt)
         self.feat_sum.copy_(cent * cnt[..., None])
         self.assign.copy_(codes.to(self.assign.dtype))
+
+    # ------------------------------------------------------------------ mini-batch initialisation
+    @torch.no_grad()
+    def initialise_step(self, nodes: Tensor, zf: Tensor, generator: torch.Generator | None = None) -> None:
+        """One batch of the mini-batch initialisation: feature-side assignment and update, no
+        gradients (the reference implementation of Ding et al. fills its codewords by
+        feature-only passes over mini-batches).
+
+        The first batch seeds the ``k`` codewords with random distinct rows of it; batches are
+        assigned to their nearest codewords and added to their sums without decay (MacQueen's
+        online k-means: a codeword is the mean of every row assigned to it so far), so that a few
+        passes suffice where the EMA (γ = 0.99) would barely leave the seeds.  Whitening
+        statistics follow the batches with momentum ``1 − γ_s``.  Memory: ``O(B·f + k·f)``.
+        Call :meth:`finish_initialise` after the last pass.
+
+        Args:
+            nodes: ``[B]`` global ids; zf: ``[B, f]`` their layer inputs.
+        """
+        B = zf.size(0)
+        if B == 0:
+            return
+        if self.whitening:
+            g = 1.0 - self.stats_decay if getattr(self, "_seeded", False) else 1.0
+            pf = self.feat_mean.numel() - self.feat_dim
+            self.feat_mean.lerp_(F.pad(zf.mean(0), (0, pf)), g)
+            self.feat_var.lerp_(F.pad(zf.var(0, unbiased=False), (0, pf)), g)
+        xf, _ = self._normalise(zf, None)
+        if not getattr(self, "_seeded", False):
+            self._cache = None
+            self.feat_sum.copy_(self._seed_rows(xf, generator))
+            self.count.fill_(1.0)
+            self.grad_sum.zero_()
+            self.grad_seen.fill_(False)
+            self._seeded = True
+        codes = self._nearest(xf, None)
+        self.assign[:, nodes] = codes.to(self.assign.dtype)
+        flat = (codes + self._off()).reshape(-1)
+        P, k = self.groups, self.k
+        self.count.add_(torch.bincount(flat, minlength=P * k).to(zf.dtype).view(P, k))
+        self.feat_sum.add_(zf.new_zeros(P * k, self.d).index_add_(0, flat, xf.reshape(-1, self.d)).view(P, k, self.d))
+
+    def _seed_rows(self, xf: Tensor, generator: torch.Generator | None) -> Tensor:
+        """``k`` seed codewords ``[P, k, d]`` per group: ``k`` of the group's distinct rows in
+        ``xf: [P, B, d]`` at random (all of them, repeated, when there are fewer: such a group
+        is then quantized exactly, as :func:`kmeans` does)."""
+        seeds = xf.new_empty(self.groups, self.k, self.d)
+        for p in range(self.groups):
+            uniq, _ = _distinct_rows(xf[p])
+            pick = torch.randperm(uniq.size(0), generator=generator)[:self.k]
+            pick = pick.repeat(math.ceil(self.k / pick.numel()))[:self.k]
+            seeds[p] = uniq[pick.to(xf.device)]
+        return seeds
+
+    @torch.no_grad()
+    def finish_initialise(self, batch_fraction: float, passes: int) -> None:
+        """End of the mini-batch initialisation: the counts are scaled to those the EMA reaches in
+        its steady state (a codeword's rows per pass times ``batch_fraction = b / n``, at least
+        ``b / n``), the codewords unchanged."""
+        cw = self.feature_codebook(normalised=True)
+        cnt = ((self.count - 1.0).clamp_min(0) / max(1, passes) * batch_fraction).clamp_min(batch_fraction)
+        self.count.copy_(cnt)
+        self.feat_sum.copy_(cw * cnt[..., None])
+        self._seeded = False
