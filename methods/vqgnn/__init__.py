@@ -264,7 +264,9 @@ class VQGNN:
         """Facts of the trial: batch size, codewords, groups per layer, codebook bytes (everything the
         codebooks keep, the input layer's kept rows included), the fraction of one layer's
         inference messages that come from codewords (out-of-batch), and each layer's relative VQ
-        error ``ε_l`` in the last transductive inference (:meth:`.model.VQModel.infer`)."""
+        error ``ε_l`` in the last transductive inference (:meth:`.model.VQModel.infer`), and each
+        trained layer's gradient share of the joint assignment distance
+        (:meth:`.codebook.Codebook._track_share`)."""
         books = self.model.books
         inner = sum(int(nb.in_src.numel()) for nb in self.infer_batches)
         outer = sum(int(nb.out_src.numel()) for nb in self.infer_batches)
@@ -272,4 +274,5 @@ class VQGNN:
                 "groups_per_layer": [b.groups for b in books],
                 "codeword_message_fraction": outer / max(1, inner + outer),
                 "vq_relative_error": [round(e, 6) for e in self.model.vq_error],
+                "gradient_distance_share": [round(getattr(b, "grad_share", 0.0), 6) for b in books if not b.frozen],
                 "codebook_bytes": sum(b.nbytes() for b in books)}

@@ -400,6 +400,7 @@ class Codebook(torch.nn.Module):
         xf, xg = self._normalise(zf, zg)
         if codes is None:
             codes = self._nearest(xf, xg)
+        self._track_share(xf, xg, codes)
         self.assign[:, nodes] = codes.to(self.assign.dtype)
         P, k, gamma = self.groups, self.k, self.decay
         flat = (codes + self._off()).reshape(-1)
@@ -411,6 +412,17 @@ class Codebook(torch.nn.Module):
         self.grad_sum.mul_(gamma).add_(gs.view(P, k, self.c), alpha=1 - gamma)
         self._reseed(xf, xg)
         return codes
+
+    def _track_share(self, xf: Tensor, xg: Tensor, codes: Tensor) -> None:
+        """Keep :attr:`grad_share`: the gradient side's part of the squared joint distance from
+        the batch rows to their chosen codewords (EMA over updates, γ_s): near 0, the gradients
+        do not weigh in the assignment and the joint space is nominal."""
+        idx = codes[..., None]
+        df = ((xf - torch.gather(self.feature_codebook(True), 1, idx.expand(-1, -1, self.d))) ** 2).sum()
+        dg = ((xg - torch.gather(self.gradient_codebook(True), 1, idx.expand(-1, -1, self.c))) ** 2).sum()
+        share = float(dg / (df + dg)) if float(df + dg) > 0 else 0.0
+        prev = getattr(self, "grad_share", None)
+        self.grad_share = share if prev is None else prev + (1 - self.stats_decay) * (share - prev)
 
     def _reseed(self, xf: Tensor, xg: Tensor) -> None:
         """Codewords that no node is assigned to take the values of random batch rows
@@ -483,12 +495,30 @@ class Codebook(torch.nn.Module):
             self.grad_sum.zero_()
             self.grad_seen.fill_(False)
             self._seeded = True
-        codes = self._nearest(xf, None)
+        codes = self._fill_unused(xf, self._nearest(xf, None), generator)
         self.assign[:, nodes] = codes.to(self.assign.dtype)
         flat = (codes + self._off()).reshape(-1)
         P, k = self.groups, self.k
         self.count.add_(torch.bincount(flat, minlength=P * k).to(zf.dtype).view(P, k))
         self.feat_sum.add_(zf.new_zeros(P * k, self.d).index_add_(0, flat, xf.reshape(-1, self.d)).view(P, k, self.d))
+
+    def _fill_unused(self, xf: Tensor, codes: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Codewords no batch row has been assigned to yet (count still at its seed's 1) take
+        distinct rows of ``xf: [P, B, d]`` that their codewords do not describe exactly, and those
+        rows take them: a group with at most ``k`` distinct rows over the passes ends exact
+        although its rare rows missed the first batch (Cora: a word pair in one 4-column group)."""
+        cws = self.feature_codebook(normalised=True)
+        err = ((xf - torch.gather(cws, 1, codes[..., None].expand(-1, -1, self.d))) ** 2).sum(-1)
+        free = self.count <= 1.0
+        free[torch.arange(self.groups, device=codes.device)[:, None], codes] = False
+        for p in ((err > 0).any(1) & free.any(1)).nonzero().view(-1).tolist():
+            miss, _ = _distinct_rows(xf[p][err[p] > 0])
+            slots = free[p].nonzero().view(-1)
+            take = min(slots.numel(), miss.size(0))
+            rows = miss[torch.randperm(miss.size(0), generator=generator)[:take].to(xf.device)]
+            self.feat_sum[p, slots[:take]] = rows
+            codes[p] = _argmin_dist(xf[p:p + 1], self.feature_codebook(normalised=True)[p:p + 1])[0]
+        return codes
 
     def _seed_rows(self, xf: Tensor, generator: torch.Generator | None) -> Tensor:
         """``k`` seed codewords ``[P, k, d]`` per group: ``k`` of the group's distinct rows in
