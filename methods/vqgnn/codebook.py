@@ -511,13 +511,15 @@ class Codebook(torch.nn.Module):
         err = ((xf - torch.gather(cws, 1, codes[..., None].expand(-1, -1, self.d))) ** 2).sum(-1)
         free = self.count <= 1.0
         free[torch.arange(self.groups, device=codes.device)[:, None], codes] = False
-        for p in ((err > 0).any(1) & free.any(1)).nonzero().view(-1).tolist():
+        need = ((err > 0).any(1) & free.any(1)).nonzero().view(-1)
+        for p in need.tolist():
             miss, _ = _distinct_rows(xf[p][err[p] > 0])
             slots = free[p].nonzero().view(-1)
             take = min(slots.numel(), miss.size(0))
             rows = miss[torch.randperm(miss.size(0), generator=generator)[:take].to(xf.device)]
             self.feat_sum[p, slots[:take]] = rows
-            codes[p] = _argmin_dist(xf[p:p + 1], self.feature_codebook(normalised=True)[p:p + 1])[0]
+        if need.numel():  # the changed groups, assigned again at once
+            codes[need] = _argmin_dist(xf[need], self.feature_codebook(normalised=True)[need])
         return codes
 
     def _seed_rows(self, xf: Tensor, generator: torch.Generator | None) -> Tensor:
