@@ -89,7 +89,8 @@ class VQModel(torch.nn.Module):
         ``O(b·f + k·f)`` memory beyond the assignments: every batch runs the approximated layers
         (Eq. (6), out-of-batch messages from the codewords as they stand) and updates each
         layer's codebook with the batch's layer inputs (:meth:`Codebook.initialise_step`).
-        Afterwards the frozen input layer assigns every node to its final codewords and keeps
+        The frozen input layer, whose inputs never change, learns its codewords in the first
+        pass and assigns every node to them in the second (or after a single pass), then keeps
         its rows.
 
         Args:
@@ -101,19 +102,28 @@ class VQModel(torch.nn.Module):
         stack.eval()
         for book in self.books:
             book._seeded, book._cache = False, None
-        for nbs in epochs:
+        for t, nbs in enumerate(epochs):
             for nb in nbs:
                 h = x[nb.nodes]
                 for i, book in enumerate(self.books):
-                    book.initialise_step(nb.nodes, h, generator)
+                    if not book.frozen or t == 0:
+                        book.initialise_step(nb.nodes, h, generator)
+                    elif t == 1:  # the input layer's codewords are final: its assignment too
+                        book.assign[:, nb.nodes] = book.nearest(h).to(book.assign.dtype)
                     if i + 1 < len(self.books):
                         o, _ = approx_layer(stack, i, h, nb, book.codes_of(nb.out_nodes), None, book)
                         h = stack.finish(i, o, h)
+            if t == 0:
+                for book in self.books:
+                    if book.frozen:
+                        book.finish_initialise(batch_fraction, 1)
         for book in self.books:
-            book.finish_initialise(batch_fraction, len(epochs))
-            if book.frozen:
+            if not book.frozen:
+                book.finish_initialise(batch_fraction, len(epochs))
+            elif len(epochs) == 1:
                 for nb in epochs[-1]:
                     book.assign[:, nb.nodes] = book.nearest(x[nb.nodes]).to(book.assign.dtype)
+            if book.frozen:
                 book.cache_rows()
         stack.train(was)
 
