@@ -114,12 +114,15 @@ class VQGNN:
     @classmethod
     def check(cls, config: "VQGNN.Config", backbone_config, info) -> None:
         """Refuse more codewords than the dataset has nodes (when its size is known without
-        loading): the codebook would hold codewords no node is ever assigned to.
+        loading, and not for inductive datasets, whose ``num_nodes`` may be one graph's while
+        training runs on the union of the training graphs): the codebook would hold codewords
+        no node is ever assigned to.
 
         Raises:
             ValueError: ``num_codewords > info.num_nodes``.
         """
-        if info.num_nodes is not None and config.num_codewords > info.num_nodes:
+        if (info.num_nodes is not None and info.task != Task.NODE_INDUCTIVE  # there: one graph's nodes
+                and config.num_codewords > info.num_nodes):
             raise ValueError(f"method.num_codewords={config.num_codewords} exceeds the {info.num_nodes} nodes of "
                              f"dataset '{info.name}'; give at most {info.num_nodes}")
 
