@@ -149,9 +149,9 @@ class VQGNN:
         return random_node_batches(self.n, self.batch_size, generator)
 
     def _epoch_batches(self, generator):
-        from .batching import epoch_batches, overlapping_batches
+        from .batching import iter_epoch_batches, overlapping_batches
 
-        split = overlapping_batches if self.config.batching == "cont" else epoch_batches
+        split = overlapping_batches if self.config.batching == "cont" else iter_epoch_batches
         return split(self.cg, self._node_batches(generator))
 
     def setup(self, dataset, device) -> None:

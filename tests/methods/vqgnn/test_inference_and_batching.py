@@ -107,11 +107,11 @@ def test_overlapping_batches_split_messages_as_epoch_batches():
     stack = SAGE(SAGE.Config(hidden_channels=8)).build(4, 3)
     cg = conv_graph(stack, ei, n)
     nodes = list(torch.randperm(n, generator=g).split(64))
-    for a, b in zip(epoch_batches(cg, nodes), overlapping_batches(cg, nodes)):
+    for a, b in zip(epoch_batches(cg, nodes), list(overlapping_batches(cg, nodes))):
         for kind in ("in", "out", "bw"):
             key = lambda nb: sorted(zip(*(getattr(nb, f"{kind}_{c}").tolist() for c in ("src", "dst", "s"))))
             assert key(a) == key(b), kind
-    shared = overlapping_batches(cg, [torch.arange(0, 60), torch.arange(30, 90)])  # overlap 30..59
+    shared = list(overlapping_batches(cg, [torch.arange(0, 60), torch.arange(30, 90)]))  # overlap 30..59
     assert shared[1].nodes.numel() == 60 and shared[1].num_messages > 0
 
 
