@@ -109,7 +109,7 @@ class VQModel(torch.nn.Module):
                     if not book.frozen or t == 0:
                         book.initialise_step(nb.nodes, h, generator)
                     elif t == 1:  # the input layer's codewords are final: its assignment too
-                        book.assign[:, nb.nodes] = book.nearest(h).to(book.assign.dtype)
+                        book.assign[:, nb.nodes] = book.nearest_feature(book._normalise(h, None)[0]).to(book.assign.dtype)
                     if i + 1 < len(self.books):
                         o, _ = approx_layer(stack, i, h, nb, book.codes_of(nb.out_nodes), None, book)
                         h = stack.finish(i, o, h)
@@ -122,7 +122,8 @@ class VQModel(torch.nn.Module):
                 book.finish_initialise(batch_fraction, len(epochs))
             elif len(epochs) == 1:
                 for nb in epochs[-1]:
-                    book.assign[:, nb.nodes] = book.nearest(x[nb.nodes]).to(book.assign.dtype)
+                    book.assign[:, nb.nodes] = book.nearest_feature(
+                        book._normalise(x[nb.nodes], None)[0]).to(book.assign.dtype)
             if book.frozen:
                 book.cache_rows()
         stack.train(was)

@@ -147,3 +147,17 @@ def test_minibatch_initialisation_is_exact_on_few_distinct_rows():
     hidden = model.books[1]
     assert torch.isfinite(hidden.feature_codebook()).all() and (hidden.count > 0).all()
     assert hidden.assign.long().unique().numel() > 1
+
+
+def test_nearest_feature_lookup_equals_distances():
+    """Groups whose rows all equal codewords are looked up, the others measured: same indices."""
+    from gnnbench.methods.vqgnn.codebook import Codebook
+
+    g = torch.Generator().manual_seed(0)
+    book = Codebook(50, 6, 6, 2, groups=3, whitening=False)
+    pats = (torch.rand(3, 4, 2, generator=g) < 0.5).float()
+    book.feat_sum.copy_(torch.cat([pats, pats[:, :2]], 1))  # duplicate codewords 4, 5 = 0, 1
+    book.count.fill_(1.0)
+    xf = pats[:, torch.randint(0, 4, (50,), generator=g)]  # every row a codeword...
+    xf[2, :5] += 0.3  # ...but in group 2
+    assert torch.equal(book.nearest_feature(xf), book._nearest(xf, None))
