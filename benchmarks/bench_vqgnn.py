@@ -4,15 +4,19 @@
    (:meth:`gnnbench.methods.vqgnn.model.VQModel.infer`) against layer-wise full-neighbour inference
    (:func:`gnnbench.methods.sampling.inference.layerwise_inference`, the PyG/OGB standard), same
    backbone, same batch size, untrained weights (the time does not depend on their values).
+   VQ-GNN is timed with product VQ (``--group-size``) and with one group (the merged form
+   ``(C_out R)(X̃ W)``).
 2. Peak memory at equal messages per batch (Table 3 of Ding et al. 2021: 1.5M messages): one
    ``gnnbench run`` per method with ``budget.messages_per_batch``, each in its own process; the
    runner measures ``peak_gpu_allocated_bytes`` (CUDA) and ``peak_cpu_rss_bytes``.  Methods whose
    plugin is missing or fails are reported with their error.
+3. ``--init-memory``: the working memory of VQ-GNN's codebook initialisation per ``init`` option.
 
 Usage::
 
     python benchmarks/bench_vqgnn.py --backbone sage --messages 1500000 --epochs 1
     python benchmarks/bench_vqgnn.py --num-nodes 20000   # a smaller graph of the same density
+    python benchmarks/bench_vqgnn.py --backbone gcn --init-memory   # 3. initialisation memory
 """
 from __future__ import annotations
 
@@ -72,11 +76,60 @@ def inference_times(args) -> dict:
             best = min(best, time.perf_counter() - t)
         return best
 
+    one = VQModel(stack, n, args.num_codewords, None, 0.99, False).to(device).eval()
+    one.initialise(x, ei, args.batch_size / n, 2, torch.Generator().manual_seed(0))
     return {"device": str(device), "num_nodes": n, "num_edges": int(ei.size(1)),
             "batch_size": args.batch_size, "num_codewords": args.num_codewords, "group_size": args.group_size,
             "vqgnn_inference_s": clock(lambda: model.infer(x, nbs)),
+            "vqgnn_one_group_inference_s": clock(lambda: one.infer(x, nbs)),
             "layerwise_full_neighbour_inference_s": clock(
                 lambda: layerwise_inference(stack, x, ei, args.batch_size))}
+
+
+_INIT_CHILD = """
+import json, sys, torch
+from gnnbench import registry
+from gnnbench.config import BudgetConfig, TrainConfig
+from gnnbench.datasets.synthetic import Synthetic
+from gnnbench.methods.vqgnn import VQGNN
+
+def rss():
+    with open("/proc/self/status") as f:
+        return {l.split(":")[0]: int(l.split()[1]) * 1024 for l in f if l.startswith(("VmRSS", "VmHWM"))}
+
+init, backbone, n = sys.argv[1], sys.argv[2], sys.argv[3]
+cfg = Synthetic.Config(preset="arxiv") if n == "arxiv" else Synthetic.Config(
+    num_nodes=int(n), avg_degree=13.77, num_features=128, num_classes=40)
+ds = Synthetic(cfg).load(None, None)
+bb = registry.load("backbones", backbone)
+m = VQGNN(VQGNN.Config(batching="random", init=init, batch_size=int(sys.argv[4])),
+          bb(bb.Config(num_layers=3, hidden_channels=128, norm="batch")), TrainConfig(), BudgetConfig())
+warm = VQGNN(VQGNN.Config(batching="random", init=init, num_codewords=8), bb(bb.Config()), TrainConfig(), BudgetConfig())
+warm.setup(Synthetic(Synthetic.Config(num_nodes=50)).load(None, None), torch.device("cpu"))  # imports, allocator
+del warm
+start = rss()["VmRSS"]
+with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the current RSS
+    f.write("5")
+m.setup(ds, torch.device("cpu"))
+print(json.dumps({"setup_peak_minus_start_bytes": rss()["VmHWM"] - start,
+                  "codebook_bytes": m.report()["codebook_bytes"]}))
+"""
+
+
+def init_memory(args) -> dict:
+    """Working memory of ``vqgnn``'s setup (the codebook initialisation) per ``init`` option, each
+    in a fresh process: its peak RSS during ``setup`` minus the RSS at its start (Linux
+    ``VmHWM`` after resetting it through ``/proc/self/clear_refs``), random batching (no METIS)."""
+    out = {}
+    n = "arxiv" if args.num_nodes is None else str(args.num_nodes)
+    for init in ("minibatch", "kmeans"):
+        run = subprocess.run([sys.executable, "-c", _INIT_CHILD, init, args.backbone, n, str(args.batch_size)],
+                             capture_output=True, text=True)
+        try:
+            out[init] = json.loads(run.stdout.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            out[init] = {"error": (run.stderr or run.stdout)[-500:]}
+    return out
 
 
 def peak_memory(args) -> dict:
@@ -117,7 +170,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--init-memory", action="store_true",
+                   help="only the working memory of the codebook initialisation, per init option")
     args = p.parse_args()
+    if args.init_memory:
+        print(json.dumps({"backbone": args.backbone, "init_memory": init_memory(args)}, indent=2))
+        return
     report = {"backbone": args.backbone, "inference": inference_times(args)}
     if not args.skip_memory:
         report["peak_memory_at_equal_messages"] = {"messages_per_batch": args.messages, **peak_memory(args)}

@@ -62,26 +62,51 @@ class VQGNN:
             decay: γ of the EMA codeword updates (default 0.99).
             batch_size: nodes per batch when no budget is set (default 1024).
             batching: ``"cluster"`` (default: METIS parts, ``parts_per_batch`` per batch, as
-                Cluster-GCN's) or ``"random"`` node batches (the paper's).  Cluster batches keep
+                Cluster-GCN's), ``"random"`` node batches (the paper's), or ``"cont"``: random
+                batches each followed by ``walk_length`` batches reached by random-walk steps
+                (the reference implementation's sampler for Reddit and ogbl-collab,
+                :mod:`.walk`; an epoch has ``walk_length + 1`` times as many batches).  Cluster batches keep
                 most messages inside the batch, exact, and leave fewer to the codewords: on Cora
                 (200 epochs, seeds 0 and 1) GAT scored 0.832 / 0.833 with them against 0.814 /
                 0.796 with random batches (full-graph: 0.834 / 0.833), SAGE 0.810 / 0.808
                 against 0.801 / 0.794.
+            walk_length: batches after each seed batch with ``batching = "cont"`` (default 3,
+                the reference's on Reddit; 15 on ogbl-collab).
             parts_per_batch: METIS parts per cluster batch (default 16; the graph is cut into
                 ``parts_per_batch · ceil(n / batch_size)`` parts).  Many small parts keep the
                 batches' locality and mix their classes: GCN on CiteSeer (seeds 0 1 2, 200
                 epochs) scored 0.690 with 4 parts per batch (one seed's loss stalled at 0.66)
                 and 0.714 with 16 (full-graph: 0.709); GAT on Cora 0.831 and 0.832.
-            whitening: implicit whitening (default ``False``): codewords kept in a space
-                normalised by running per-column means and variances, which follow the features
-                faster than the codewords' EMA (:mod:`.codebook`).  Not the default because it
-                did not help here: GAT on Cora, seeds 0 and 1, 200 epochs, test accuracy
-                0.812 / 0.791 with it and 0.814 / 0.796 without.
+            whitening: implicit whitening (default ``True``, as the paper and its reference
+                code): codewords kept in a space normalised by running per-column means and
+                variances of the features and of the gradients (:mod:`.codebook`), so that both
+                sides weigh in the joint assignment (the gradient columns already share the
+                feature columns' product-VQ groups).  Measured with random batches, GCN on
+                Cora, 50 epochs, seeds 0 1 2 (``examples/sweep_vqgnn_random.toml``): test
+                accuracy 0.793 / 0.797 / 0.832 with whitening against 0.738 / 0.753 / 0.772
+                without (full-graph, 100 epochs: 0.811 / 0.805 / 0.828); the gradient's share
+                of the squared joint distance was 0.47-0.48 with it and 0.0015 without, i.e.
+                without whitening the assignment is feature-only in effect.  (An earlier partial
+                measurement, 200 epochs, the k-means initialisation: 0.808 / 0.798 / 0.797 with,
+                0.809 / 0.812 without: at 200 epochs the two end alike, whitening gets there
+                sooner.)  SAGE, GAT and CiteSeer were not measured again (machine time).
             grad_scale: factor on the blue gradient term of Eq. (7) (default 1.0).
             warmup_epochs: epochs before the gradient codewords are used in Eq. (7) (default 1;
                 they are collected from the first step).
-            kmeans_iters: Lloyd iterations of the codebook initialisation (default 5; 0 takes
-                random nodes).
+            init: codebook initialisation: ``"minibatch"`` (default: random batch rows as
+                codewords, then ``init_passes`` feature-only passes over random mini-batches,
+                as the reference implementation; memory ``O(b·f + k·f)`` beyond the
+                assignments) or ``"kmeans"`` (an exact forward pass over the whole graph and
+                k-means on every node's layer inputs: the whole graph's messages at once).
+                Working memory of ``setup`` on the arxiv-shaped synthetic graph (GCN, 3 layers
+                of 128, batch norm, batches of 10,625, random batching; peak RSS minus start,
+                ``python benchmarks/bench_vqgnn.py --backbone gcn --init-memory``): 0.78 GB
+                with ``"minibatch"``, 2.97 GB with ``"kmeans"`` (codebooks, kept input rows
+                included: 0.12 GB).  On Cora ``"minibatch"`` takes longer (4.7 s of CPU
+                against ~1 s); accuracy with it: see ``whitening``.
+            init_passes: passes of the ``"minibatch"`` initialisation (default 2).
+            kmeans_iters: Lloyd iterations of the ``"kmeans"`` initialisation (default 5; 0
+                takes random nodes).
             infer_batch_size: nodes per inference batch (default ``None``: the training batch size).
         """
 
@@ -90,23 +115,29 @@ class VQGNN:
         group_size: int | None = Field(4, ge=1)
         decay: float = Field(0.99, gt=0, lt=1)
         batch_size: int = Field(1024, ge=1)
-        batching: Literal["random", "cluster"] = "cluster"
+        batching: Literal["random", "cluster", "cont"] = "cluster"
+        walk_length: int = Field(3, ge=0)
         parts_per_batch: int = Field(16, ge=1)
-        whitening: bool = False
+        whitening: bool = True
         grad_scale: float = Field(1.0, ge=0)
         warmup_epochs: int = Field(1, ge=0)
+        init: Literal["minibatch", "kmeans"] = "minibatch"
+        init_passes: int = Field(2, ge=1)
         kmeans_iters: int = Field(5, ge=0)
         infer_batch_size: int | None = Field(None, ge=1)
 
     @classmethod
     def check(cls, config: "VQGNN.Config", backbone_config, info) -> None:
         """Refuse more codewords than the dataset has nodes (when its size is known without
-        loading): the codebook would hold codewords no node is ever assigned to.
+        loading, and not for inductive datasets, whose ``num_nodes`` may be one graph's while
+        training runs on the union of the training graphs): the codebook would hold codewords
+        no node is ever assigned to.
 
         Raises:
             ValueError: ``num_codewords > info.num_nodes``.
         """
-        if info.num_nodes is not None and config.num_codewords > info.num_nodes:
+        if (info.num_nodes is not None and info.task != Task.NODE_INDUCTIVE  # there: one graph's nodes
+                and config.num_codewords > info.num_nodes):
             raise ValueError(f"method.num_codewords={config.num_codewords} exceeds the {info.num_nodes} nodes of "
                              f"dataset '{info.name}'; give at most {info.num_nodes}")
 
@@ -124,10 +155,19 @@ class VQGNN:
 
     def _node_batches(self, generator):
         from .batching import cluster_node_batches, random_node_batches
+        from .walk import cont_node_batches
 
         if self.config.batching == "cluster":
             return cluster_node_batches(self.part, self.num_parts, self.config.parts_per_batch, generator)
+        if self.config.batching == "cont":
+            return cont_node_batches(self.walker, self.n, self.batch_size, generator)
         return random_node_batches(self.n, self.batch_size, generator)
+
+    def _epoch_batches(self, generator):
+        from .batching import iter_epoch_batches, overlapping_batches
+
+        split = overlapping_batches if self.config.batching == "cont" else iter_epoch_batches
+        return split(self.cg, self._node_batches(generator))
 
     def setup(self, dataset, device) -> None:
         import torch
@@ -135,7 +175,7 @@ class VQGNN:
         from gnnbench.methods.sampling import partition
         from gnnbench.training import build_model, build_optimizer, encoder_of
 
-        from .batching import conv_graph, epoch_batches
+        from .batching import conv_graph, epoch_batches, random_node_batches
         from .model import VQModel
 
         c = self.config
@@ -151,9 +191,20 @@ class VQGNN:
             self.num_parts = min(self.n, c.parts_per_batch * math.ceil(self.n / self.batch_size))
             self.part = partition(g.edge_index, self.n, self.num_parts, self.cache_dir).to(device)
         self.gen = torch.Generator().manual_seed(int(torch.initial_seed()) % (2 ** 63))
+        if c.batching == "cont":
+            from .walk import ContinuousWalkSampler
+
+            self.walker = ContinuousWalkSampler(g.edge_index, self.n, c.walk_length, self.gen)
         self.model = VQModel(base, self.n, c.num_codewords, c.group_size, c.decay, c.whitening).to(device)
-        self.model.initialise(self.x, g.edge_index.to(device), self.batch_size / self.n, c.kmeans_iters,
-                              torch.Generator().manual_seed(0))
+        init_gen = torch.Generator().manual_seed(0)
+        if c.init == "kmeans":
+            self.model.initialise(self.x, g.edge_index.to(device), self.batch_size / self.n, c.kmeans_iters,
+                                  init_gen)
+        else:
+            passes = [epoch_batches(self.cg, random_node_batches(self.n, self.batch_size, init_gen))
+                      for _ in range(c.init_passes)]
+            self.model.initialise_minibatch(self.x, passes, self.batch_size / self.n, init_gen)
+            del passes
         self.optimizer = build_optimizer(self.model.parameters(), self.train)
         if self.task == Task.LINK:
             self.train_mask = None
@@ -169,11 +220,9 @@ class VQGNN:
 
     # ------------------------------------------------------------------ training
     def batches(self, epoch: int):
-        from .batching import epoch_batches
-
         self.epoch = epoch
         use_blue = epoch > self.config.warmup_epochs
-        for nb in epoch_batches(self.cg, self._node_batches(self.gen)):
+        for nb in self._epoch_batches(self.gen):
             self.model.sketch_batch(nb, with_blue=use_blue)
             if self.task == Task.LINK:
                 import torch
@@ -215,7 +264,7 @@ class VQGNN:
         from .batching import conv_graph, epoch_batches
 
         if graph is self.dataset.graph:
-            return self.model.infer(self.x, self.infer_batches)
+            return self.model.infer(self.x, self.infer_batches, measure=True)
         n = int(graph.num_nodes)
         cg = conv_graph(encoder_of(self.model.base), graph.edge_index.to(self.device), n)
         ib = self.config.infer_batch_size or self.batch_size
@@ -230,8 +279,18 @@ class VQGNN:
                               getattr(self.model.base, "predictor", None))
 
     def report(self) -> dict:
-        """Facts of the trial: batch size, codewords, groups per layer, codebook bytes."""
+        """Facts of the trial: batch size, codewords, groups per layer, codebook bytes (everything the
+        codebooks keep, the input layer's kept rows included), the fraction of one layer's
+        inference messages that come from codewords (out-of-batch), and each layer's relative VQ
+        error ``ε_l`` in the last transductive inference (:meth:`.model.VQModel.infer`), and each
+        trained layer's gradient share of the joint assignment distance
+        (:meth:`.codebook.Codebook._track_share`)."""
         books = self.model.books
+        inner = sum(int(nb.in_src.numel()) for nb in self.infer_batches)
+        outer = sum(int(nb.out_src.numel()) for nb in self.infer_batches)
         return {"batch_size": self.batch_size, "num_codewords": self.config.num_codewords,
                 "groups_per_layer": [b.groups for b in books],
-                "codebook_bytes": int(sum(t.numel() * t.element_size() for t in books.buffers()))}
+                "codeword_message_fraction": outer / max(1, inner + outer),
+                "vq_relative_error": [round(e, 6) for e in self.model.vq_error],
+                "gradient_distance_share": [round(getattr(b, "grad_share", 0.0), 6) for b in books if not b.frozen],
+                "codebook_bytes": sum(b.nbytes() for b in books)}

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["ConvGraph", "conv_graph", "NodeBatch", "epoch_batches", "random_node_batches",
-           "cluster_node_batches"]
+__all__ = ["ConvGraph", "conv_graph", "NodeBatch", "epoch_batches", "iter_epoch_batches", "overlapping_batches",
+           "random_node_batches", "cluster_node_batches"]
 
 
 @dataclass
@@ -143,6 +143,12 @@ def cluster_node_batches(part: Tensor, num_parts: int, parts_per_batch: int,
 
 def epoch_batches(cg: ConvGraph, batches: list[Tensor]) -> list[NodeBatch]:
     """Split the messages of ``cg`` among ``batches`` (disjoint node sets covering some nodes)."""
+    return list(iter_epoch_batches(cg, batches))
+
+
+def iter_epoch_batches(cg: ConvGraph, batches: list[Tensor]):
+    """:func:`epoch_batches` one batch at a time: only the two sorts of the edge list and the
+    current batch's messages are held (training draws an epoch this way)."""
     n = cg.num_nodes
     dev = cg.src.device
     batch_of = torch.full((n,), -1, dtype=torch.long, device=dev)
@@ -161,16 +167,52 @@ def epoch_batches(cg: ConvGraph, batches: list[Tensor]) -> list[NodeBatch]:
     os_ = torch.argsort(torch.where(cross, bs, -1), stable=True)
     ps = torch.zeros(t_count + 2, dtype=torch.long, device=dev)
     torch.cumsum(torch.bincount(torch.where(cross, bs, -1) + 1, minlength=t_count + 1), 0, out=ps[1:])
-    out = []
     for t, nodes in enumerate(batches):
         e = od[pd[t + 1]:pd[t + 2]]
         same = bs[e] == t
         ei, eo = e[same], e[~same]
         eb = os_[ps[t + 1]:ps[t + 2]]
-        out.append(NodeBatch(
+        yield NodeBatch(
             nodes=nodes.to(dev),
             in_src=local[cg.src[ei]], in_dst=local[cg.dst[ei]], in_w=cg.weight[ei],
             out_dst=local[cg.dst[eo]], out_src=cg.src[eo], out_w=cg.weight[eo],
             bw_src=local[cg.src[eb]], bw_dst=cg.dst[eb], bw_w=cg.weight[eb],
-            in_s=cg.support[ei], out_s=cg.support[eo], bw_s=cg.support[eb]))
-    return out
+            in_s=cg.support[ei], out_s=cg.support[eo], bw_s=cg.support[eb])
+
+
+def _by_receiver_and_sender(cg: ConvGraph):
+    """The entries of ``cg`` sorted by receiver and by sender (two CSC indices), kept on ``cg``."""
+    from gnnbench.methods.sampling.csr import build_csc
+
+    idx = getattr(cg, "_csc", None)
+    if idx is None:
+        ei = torch.stack([cg.src, cg.dst]).cpu()
+        idx = cg._csc = (build_csc(ei, cg.num_nodes), build_csc(ei.flip(0), cg.num_nodes))
+    return idx
+
+
+def overlapping_batches(cg: ConvGraph, batches: list[Tensor]):
+    """As :func:`iter_epoch_batches` for batches that may share nodes (``cont`` walk batches),
+    one batch at a time in ``O(Σ degrees of its nodes)`` through two CSC indices of ``cg``."""
+    by_dst, by_src = _by_receiver_and_sender(cg)
+    n, dev = cg.num_nodes, cg.src.device
+    local = torch.full((n,), -1, dtype=torch.long)
+    for nodes in batches:
+        nodes = nodes.cpu()
+        local[nodes] = torch.arange(nodes.numel())
+        pos, _ = by_dst.in_edges(nodes)
+        e = by_dst.perm[pos]
+        inside = local[cg.src[e].cpu()] >= 0
+        ei, eo = e[inside].to(dev), e[~inside].to(dev)
+        pos, _ = by_src.in_edges(nodes)
+        eb = by_src.perm[pos]
+        eb = eb[local[cg.dst[eb].cpu()] < 0].to(dev)
+        loc = local.to(dev)
+        nb = NodeBatch(
+            nodes=nodes.to(dev),
+            in_src=loc[cg.src[ei]], in_dst=loc[cg.dst[ei]], in_w=cg.weight[ei],
+            out_dst=loc[cg.dst[eo]], out_src=cg.src[eo], out_w=cg.weight[eo],
+            bw_src=loc[cg.src[eb]], bw_dst=cg.dst[eb], bw_w=cg.weight[eb],
+            in_s=cg.support[ei], out_s=cg.support[eo], bw_s=cg.support[eb])
+        local[nodes] = -1
+        yield nb

@@ -304,6 +304,24 @@ class Codebook(torch.nn.Module):
             sub = torch.sparse_csr_tensor(sub_crow, col[pos], val[pos], (nodes.numel(), self.feat_dim))
             return torch.sparse.mm(sub, W.t())
 
+    @torch.no_grad()
+    def relative_error(self, z: Tensor, codes: Tensor, chunk: int = 1 << 16) -> float:
+        """Relative VQ error ``‖Z − R X̃‖_F / ‖Z‖_F`` of rows ``z: [n, f]`` under the codeword tuples
+        ``codes: [P, n]`` (0 when ``Z = 0``), in chunks of ``chunk`` rows."""
+        err = ref = 0.0
+        for s in range(0, z.size(0), chunk):
+            part = z[s:s + chunk]
+            err += float(((part - self.reconstruct(codes[:, s:s + chunk])) ** 2).sum())
+            ref += float((part ** 2).sum())
+        return math.sqrt(err / ref) if ref > 0 else 0.0
+
+    def nbytes(self) -> int:
+        """Bytes the codebook keeps: its buffers (codewords, counts, assignments, statistics) and
+        the rows kept by :meth:`cache_rows` (dense ``[n, f]`` or CSR)."""
+        cache = getattr(self, "_cache", None)
+        kept = [] if cache is None else [cache] if isinstance(cache, Tensor) else list(cache)
+        return int(sum(t.numel() * t.element_size() for t in [*self.buffers(), *kept]))
+
     def codes_of(self, nodes: Tensor) -> Tensor:
         """Assignments ``[P, len(nodes)]`` int64 of global ``nodes``."""
         return self.assign[:, nodes].long()
@@ -382,6 +400,7 @@ class Codebook(torch.nn.Module):
         xf, xg = self._normalise(zf, zg)
         if codes is None:
             codes = self._nearest(xf, xg)
+        self._track_share(xf, xg, codes)
         self.assign[:, nodes] = codes.to(self.assign.dtype)
         P, k, gamma = self.groups, self.k, self.decay
         flat = (codes + self._off()).reshape(-1)
@@ -393,6 +412,17 @@ class Codebook(torch.nn.Module):
         self.grad_sum.mul_(gamma).add_(gs.view(P, k, self.c), alpha=1 - gamma)
         self._reseed(xf, xg)
         return codes
+
+    def _track_share(self, xf: Tensor, xg: Tensor, codes: Tensor) -> None:
+        """Keep :attr:`grad_share`: the gradient side's part of the squared joint distance from
+        the batch rows to their chosen codewords (EMA over updates, γ_s): near 0, the gradients
+        do not weigh in the assignment and the joint space is nominal."""
+        idx = codes[..., None]
+        df = ((xf - torch.gather(self.feature_codebook(True), 1, idx.expand(-1, -1, self.d))) ** 2).sum()
+        dg = ((xg - torch.gather(self.gradient_codebook(True), 1, idx.expand(-1, -1, self.c))) ** 2).sum()
+        share = float(dg / (df + dg)) if float(df + dg) > 0 else 0.0
+        prev = getattr(self, "grad_share", None)
+        self.grad_share = share if prev is None else prev + (1 - self.stats_decay) * (share - prev)
 
     def _reseed(self, xf: Tensor, xg: Tensor) -> None:
         """Codewords that no node is assigned to take the values of random batch rows
@@ -431,3 +461,111 @@ class Codebook(torch.nn.Module):
         self.count.copy_(cnt)
         self.feat_sum.copy_(cent * cnt[..., None])
         self.assign.copy_(codes.to(self.assign.dtype))
+
+    # ------------------------------------------------------------------ mini-batch initialisation
+    @torch.no_grad()
+    def initialise_step(self, nodes: Tensor, zf: Tensor, generator: torch.Generator | None = None) -> None:
+        """One batch of the mini-batch initialisation: feature-side assignment and update, no
+        gradients (the reference implementation of Ding et al. fills its codewords by
+        feature-only passes over mini-batches).
+
+        The first batch seeds the ``k`` codewords with random distinct rows of it; batches are
+        assigned to their nearest codewords and added to their sums without decay (MacQueen's
+        online k-means: a codeword is the mean of every row assigned to it so far), so that a few
+        passes suffice where the EMA (γ = 0.99) would barely leave the seeds.  Whitening
+        statistics follow the batches with momentum ``1 − γ_s``.  Memory: ``O(B·f + k·f)``.
+        Call :meth:`finish_initialise` after the last pass.
+
+        Args:
+            nodes: ``[B]`` global ids; zf: ``[B, f]`` their layer inputs.
+        """
+        B = zf.size(0)
+        if B == 0:
+            return
+        if self.whitening:
+            g = 1.0 - self.stats_decay if getattr(self, "_seeded", False) else 1.0
+            pf = self.feat_mean.numel() - self.feat_dim
+            self.feat_mean.lerp_(F.pad(zf.mean(0), (0, pf)), g)
+            self.feat_var.lerp_(F.pad(zf.var(0, unbiased=False), (0, pf)), g)
+        xf, _ = self._normalise(zf, None)
+        if not getattr(self, "_seeded", False):
+            self._cache = None
+            self.feat_sum.copy_(self._seed_rows(xf, generator))
+            self.count.fill_(1.0)
+            self.grad_sum.zero_()
+            self.grad_seen.fill_(False)
+            self._seeded = True
+        codes = self._fill_unused(xf, self.nearest_feature(xf), generator)
+        self.assign[:, nodes] = codes.to(self.assign.dtype)
+        flat = (codes + self._off()).reshape(-1)
+        P, k = self.groups, self.k
+        self.count.add_(torch.bincount(flat, minlength=P * k).to(zf.dtype).view(P, k))
+        self.feat_sum.add_(zf.new_zeros(P * k, self.d).index_add_(0, flat, xf.reshape(-1, self.d)).view(P, k, self.d))
+
+    def nearest_feature(self, xf: Tensor) -> Tensor:
+        """Nearest feature codewords ``[P, B]`` of rows ``xf: [P, B, d]`` (split, normalised), as
+        :meth:`_nearest` without gradients, but a group whose every row equals one of its
+        codewords is assigned by looking the rows up (one sort) instead of by distances: the
+        input layer's narrow groups of sparse features (Cora: 359 groups of 4 binary columns,
+        ≤ 16 distinct rows each), where the ``[P, B, k]`` distances would be almost all the
+        initialisation's work.  A row takes the first of equal codewords, as ``argmin`` does."""
+        cws = self.feature_codebook(normalised=True)
+        P, B, k = self.groups, xf.size(1), self.k
+        codes = torch.empty(P, B, dtype=torch.long, device=xf.device)
+        rest = []
+        for p in range(P):
+            uniq, inv = _distinct_rows(torch.cat([cws[p], xf[p]]))
+            first = torch.full((uniq.size(0),), k, dtype=torch.long, device=xf.device)
+            first.scatter_reduce_(0, inv[:k], torch.arange(k, device=xf.device), "amin")
+            hit = first[inv[k:]]
+            if bool((hit < k).all()):
+                codes[p] = hit
+            else:
+                rest.append(p)
+        if rest:
+            idx = torch.tensor(rest, device=xf.device)
+            codes[idx] = _argmin_dist(xf[idx], cws[idx])
+        return codes
+
+    def _fill_unused(self, xf: Tensor, codes: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Codewords no batch row has been assigned to yet (count still at its seed's 1) take
+        distinct rows of ``xf: [P, B, d]`` that their codewords do not describe exactly, and those
+        rows take them: a group with at most ``k`` distinct rows over the passes ends exact
+        although its rare rows missed the first batch (Cora: a word pair in one 4-column group)."""
+        cws = self.feature_codebook(normalised=True)
+        err = ((xf - torch.gather(cws, 1, codes[..., None].expand(-1, -1, self.d))) ** 2).sum(-1)
+        free = self.count <= 1.0
+        free[torch.arange(self.groups, device=codes.device)[:, None], codes] = False
+        need = ((err > 0).any(1) & free.any(1)).nonzero().view(-1)
+        for p in need.tolist():
+            miss, _ = _distinct_rows(xf[p][err[p] > 0])
+            slots = free[p].nonzero().view(-1)
+            take = min(slots.numel(), miss.size(0))
+            rows = miss[torch.randperm(miss.size(0), generator=generator)[:take].to(xf.device)]
+            self.feat_sum[p, slots[:take]] = rows
+        if need.numel():  # the changed groups, assigned again at once
+            codes[need] = _argmin_dist(xf[need], self.feature_codebook(normalised=True)[need])
+        return codes
+
+    def _seed_rows(self, xf: Tensor, generator: torch.Generator | None) -> Tensor:
+        """``k`` seed codewords ``[P, k, d]`` per group: ``k`` of the group's distinct rows in
+        ``xf: [P, B, d]`` at random (all of them, repeated, when there are fewer: such a group
+        is then quantized exactly, as :func:`kmeans` does)."""
+        seeds = xf.new_empty(self.groups, self.k, self.d)
+        for p in range(self.groups):
+            uniq, _ = _distinct_rows(xf[p])
+            pick = torch.randperm(uniq.size(0), generator=generator)[:self.k]
+            pick = pick.repeat(math.ceil(self.k / pick.numel()))[:self.k]
+            seeds[p] = uniq[pick.to(xf.device)]
+        return seeds
+
+    @torch.no_grad()
+    def finish_initialise(self, batch_fraction: float, passes: int) -> None:
+        """End of the mini-batch initialisation: the counts are scaled to those the EMA reaches in
+        its steady state (a codeword's rows per pass times ``batch_fraction = b / n``, at least
+        ``b / n``), the codewords unchanged."""
+        cw = self.feature_codebook(normalised=True)
+        cnt = ((self.count - 1.0).clamp_min(0) / max(1, passes) * batch_fraction).clamp_min(batch_fraction)
+        self.count.copy_(cnt)
+        self.feat_sum.copy_(cw * cnt[..., None])
+        self._seeded = False

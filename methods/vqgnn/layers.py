@@ -12,7 +12,10 @@ messages of Eq. (7), ``(C̃ᵀ)_out G̃ Wᵀ``, are added to the gradient reachi
 
 The red messages of a batch come from the codeword tuples of its distinct out-of-batch senders
 (``R⁽ˡ⁾`` rows, product VQ groups concatenated, :meth:`~.codebook.Codebook.reconstruct`),
-projected once per sender and gathered per message: ``C̃_out X̃`` in factored form.
+projected once per sender and gathered per message: ``C̃_out X̃`` in factored form.  With one
+group the merged form ``(C_out R)(X̃ W)`` projects the ``k`` codewords instead.  Inference, whose
+weights and assignments do not change during a pass, projects every layer's rows once per pass
+(:func:`sender_table`) and gathers from them.
 
 For GAT (a learnable convolution, Eq. (2)) the softmax runs over the exact in-batch neighbours
 and over the out-of-batch neighbours' codewords, one term per red message, so that a codeword
@@ -35,7 +38,7 @@ from torch import Tensor
 
 from .codebook import Codebook
 
-__all__ = ["approx_layer", "aux_dim", "gat_aux"]
+__all__ = ["approx_layer", "aux_dim", "gat_aux", "layer_weight", "sender_table"]
 
 
 class _AddGrad(torch.autograd.Function):
@@ -64,13 +67,68 @@ def _matmul_t(x: Tensor, W: Tensor) -> Tensor:
 
 
 def _project_senders(book: Codebook, red: Tensor, W: Tensor, senders: Tensor | None) -> Tensor:
-    """Projected codeword rows ``[U, f']`` of the red messages' distinct senders: ``R X̃ Wᵀ``,
-    from the frozen input layer's kept rows when ``senders`` is given, else rebuilt from ``red``."""
+    """Projected codeword rows ``[U, f']`` of the red messages' distinct senders: ``R X̃ Wᵀ``.
+
+    With one group and more senders than codewords, the merged form ``R (X̃ Wᵀ)`` of Eq. (6)
+    (``k`` projected codewords, gathered); else from the frozen input layer's kept rows when
+    ``senders`` is given; else rebuilt from ``red`` and projected."""
+    if book.groups == 1 and red.size(1) > book.k:
+        return _matmul_t(book.feature_codebook()[0], W)[red[0]]
     if senders is not None:
         rows = book.project_rows(senders, W)
         if rows is not None:
             return rows
     return _matmul_t(book.reconstruct(red), W)
+
+
+def layer_weight(stack, i: int) -> Tensor:
+    """The weight ``[S·f', f]`` that projects layer ``i``'s senders: the stacked ``W⁽ˢ⁾`` of a
+    fixed convolution, the attention's ``W`` (``S = 1``)."""
+    if stack.has("fixed_convolution"):
+        return _stacked_weights(stack, i)[0]
+    return stack.attention(i).weight
+
+
+#: nodes whose rows are rebuilt and projected at once by :func:`sender_table`
+_TABLE_CHUNK = 1 << 16
+
+
+@torch.no_grad()
+def sender_table(stack, i: int, book: Codebook, codes: Tensor) -> tuple[Tensor, Tensor | None]:
+    """Every sender's projected codeword row at layer ``i``, computed once per inference pass
+    (the weights and ``R`` do not change during it), for :func:`approx_layer`'s ``table``.
+
+    One group: the merged form ``(C_out R)(X̃ Wᵀ)`` of Eq. (6): the ``k`` codewords projected
+    (``k·f·S·f'`` multiply-adds, less than one batch's), a red message gathers its sender's
+    codeword row.  Several groups (product VQ): ``(R X̃) Wᵀ`` of all ``n`` nodes, rebuilt and
+    projected in chunks of :data:`_TABLE_CHUNK` nodes (the frozen input layer's kept rows when it
+    has them), so that each node is projected once per pass, not once per batch it sends to.
+
+    Args:
+        stack: the backbone's stack; i: the layer; book: its codebook.
+        codes: ``[P, n]`` int64 assignment of every node of the graph.
+
+    Returns:
+        ``(rows [R, S·f'], row_of)``: ``row_of [n]`` maps a node to its row (one group: its
+        codeword), ``None`` when row ``u`` is node ``u``'s.
+    """
+    W = layer_weight(stack, i)
+    if book.groups == 1:
+        return _matmul_t(book.feature_codebook()[0], W), codes[0]
+    n = codes.size(1)
+    rows = W.new_empty(n, W.size(0))
+    stored = torch.equal(codes, book.assign.long()) if codes.size(1) == book.assign.size(1) else False
+    for s in range(0, n, _TABLE_CHUNK):
+        nodes = torch.arange(s, min(n, s + _TABLE_CHUNK), device=codes.device)
+        part = book.project_rows(nodes, W) if stored else None
+        rows[s:s + nodes.numel()] = part if part is not None else _matmul_t(book.reconstruct(codes[:, nodes]), W)
+    return rows, None
+
+
+def _table_rows(table: tuple[Tensor, Tensor | None], batch) -> Tensor:
+    """Projected rows ``[U_out, S·f']`` of ``batch.out_nodes`` from a :func:`sender_table`."""
+    rows, row_of = table
+    return rows[batch.out_nodes if row_of is None else row_of[batch.out_nodes]]
 
 
 def aux_dim(stack, i: int) -> int:
@@ -101,16 +159,20 @@ def _blue_linear(book: Codebook, batch, blue: Tensor, W: Tensor, S: int, b: int,
 
 
 def _linear_forward(stack, i: int, x: Tensor, batch, red: Tensor, book: Codebook,
-                    senders: Tensor | None = None) -> Tensor:
+                    senders: Tensor | None = None, table=None) -> Tensor:
     W, S = _stacked_weights(stack, i)
     b = x.size(0)
     f = W.size(0) // S
     xw = _matmul_t(x, W).reshape(b * S, f)
     msg = _scatter_sum(xw[batch.in_src * S + batch.in_s] * batch.in_w[:, None], batch.in_dst, b)
     if batch.out_src.numel():
-        cw = _project_senders(book, red, W, senders)  # the projected codewords of the distinct senders
-        cw = cw.reshape(-1, f)
-        msg = msg + _scatter_sum(cw[batch.out_inv * S + batch.out_s] * batch.out_w[:, None], batch.out_dst, b)
+        if table is None:  # the projected codewords of the distinct senders
+            cw, at = _project_senders(book, red, W, senders).reshape(-1, f), batch.out_inv
+        else:  # gathered per message from the pass's table: no per-batch copy of the senders' rows
+            rows, row_of = table
+            at = batch.out_src if row_of is None else row_of[batch.out_src]
+            cw = rows.reshape(-1, f)
+        msg = msg + _scatter_sum(cw[at * S + batch.out_s] * batch.out_w[:, None], batch.out_dst, b)
     bias = stack.conv_bias(i)
     return msg + bias if bias is not None else msg
 
@@ -120,7 +182,7 @@ def _lrelu(att, t: Tensor) -> Tensor:
 
 
 def _gat_forward(att, x: Tensor, batch, red: Tensor, book: Codebook, training: bool,
-                 senders: Tensor | None = None):
+                 senders: Tensor | None = None, table=None):
     H, C = att.heads, att.channels
     b = x.size(0)
     W = att.weight
@@ -131,7 +193,7 @@ def _gat_forward(att, x: Tensor, batch, red: Tensor, book: Codebook, training: b
     index = [batch.in_dst]
     vals = [xw[batch.in_src]]
     if batch.out_src.numel():
-        cw = _project_senders(book, red, W, senders).view(-1, H, C)
+        cw = (_project_senders(book, red, W, senders) if table is None else _table_rows(table, batch)).view(-1, H, C)
         logits.append(_lrelu(att, (cw * att.att_src).sum(-1)[batch.out_inv] + a_dst[batch.out_dst]))
         index.append(batch.out_dst)
         vals.append(cw[batch.out_inv])
@@ -179,8 +241,9 @@ def _blue_gat(att, x: Tensor, batch, blue: Tensor, book: Codebook, width: int) -
     return extra
 
 
-def approx_layer(stack, i: int, x: Tensor, batch, red: Tensor, blue: Tensor | None,
-                 book: Codebook, grad_scale: float = 1.0, training: bool = False, stored: bool = False):
+def approx_layer(stack, i: int, x: Tensor, batch, red: Tensor | None, blue: Tensor | None,
+                 book: Codebook, grad_scale: float = 1.0, training: bool = False, stored: bool = False,
+                 table: tuple[Tensor, Tensor | None] | None = None):
     """Layer ``i`` of approximated message passing for a batch (Eqs. (6) and (7) of Ding et al. 2021).
 
     Args:
@@ -191,7 +254,7 @@ def approx_layer(stack, i: int, x: Tensor, batch, red: Tensor, blue: Tensor | No
         batch: the :class:`~.batching.NodeBatch` (green messages ``in_src → in_dst``, red
             ``out_src → out_dst``, blue ``bw_src → bw_dst``, each with its matrix ``*_s``).
         red: ``[P, U_out]`` codeword tuples of ``batch.out_nodes`` under ``R⁽ˡ⁾``: the red
-            messages come from ``C̃_out X̃ = C_out R⁽ˡ⁾ X̃⁽ˡ⁾``.
+            messages come from ``C̃_out X̃ = C_out R⁽ˡ⁾ X̃⁽ˡ⁾`` (unused when ``table`` is given).
         blue: ``[P, U_bw]`` codeword tuples of ``batch.bw_nodes`` (``(C̃ᵀ)_out G̃``), or ``None`` to
             leave out the blue gradient (warm-up, inference, no gradient).
         book: the layer's :class:`~.codebook.Codebook`.
@@ -199,6 +262,8 @@ def approx_layer(stack, i: int, x: Tensor, batch, red: Tensor, blue: Tensor | No
         training: attention dropout on (GAT).
         stored: ``red`` are the codebook's stored assignments of ``batch.out_nodes`` (training
             and transductive inference), so a frozen codebook's kept rows may serve them.
+        table: the pass's :func:`sender_table` of this layer (inference, no gradient): the red
+            messages gather from it instead of projecting the batch's senders.
 
     Returns:
         ``(H_B [b, f_{l+1}], aux)``: the convolution output (before :meth:`GNNStack.finish`) and,
@@ -217,5 +282,5 @@ def approx_layer(stack, i: int, x: Tensor, batch, red: Tensor, blue: Tensor | No
         x = _AddGrad.apply(x, extra * grad_scale)
     senders = batch.out_nodes if stored else None
     if fixed:
-        return _linear_forward(stack, i, x, batch, red, book, senders), None
-    return _gat_forward(att, x, batch, red, book, training, senders)
+        return _linear_forward(stack, i, x, batch, red, book, senders, table), None
+    return _gat_forward(att, x, batch, red, book, training, senders, table)

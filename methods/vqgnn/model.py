@@ -16,7 +16,7 @@ from gnnbench.training import encoder_of
 
 from .batching import NodeBatch
 from .codebook import Codebook, num_groups
-from .layers import approx_layer, aux_dim, gat_aux
+from .layers import approx_layer, aux_dim, gat_aux, sender_table
 
 __all__ = ["VQModel"]
 
@@ -51,6 +51,8 @@ class VQModel(torch.nn.Module):
         self.books = torch.nn.ModuleList(books)
         self.books[0].frozen = True
         self._records: list = []
+        #: ``ε_l`` per layer of the last :meth:`infer` with ``measure=True``
+        self.vq_error: list[float] = []
 
     @property
     def stack(self):
@@ -60,7 +62,9 @@ class VQModel(torch.nn.Module):
     @torch.no_grad()
     def initialise(self, x: Tensor, edge_index: Tensor, batch_fraction: float, kmeans_iters: int,
                    generator: torch.Generator | None = None) -> None:
-        """Codebooks from a no-grad exact forward pass over the whole graph (eval mode).
+        """Codebooks from a no-grad exact forward pass over the whole graph (eval mode) and
+        k-means on every node: ``O(m·f)`` memory (the whole graph's messages at once), the
+        ``init = "kmeans"`` option; :meth:`initialise_minibatch` is the default.
 
         Args:
             x: ``[n, f_0]``; edge_index: ``[2, E]``; batch_fraction: ``b / n``;
@@ -76,6 +80,52 @@ class VQModel(torch.nn.Module):
                 book.cache_rows()
             if i + 1 < len(self.books):
                 h = stack.layer(i, h, edge_index)
+        stack.train(was)
+
+    @torch.no_grad()
+    def initialise_minibatch(self, x: Tensor, epochs, batch_fraction: float,
+                             generator: torch.Generator | None = None) -> None:
+        """Codebooks from feature-only passes over mini-batches (eval mode, no gradients), in
+        ``O(b·f + k·f)`` memory beyond the assignments: every batch runs the approximated layers
+        (Eq. (6), out-of-batch messages from the codewords as they stand) and updates each
+        layer's codebook with the batch's layer inputs (:meth:`Codebook.initialise_step`).
+        The frozen input layer, whose inputs never change, learns its codewords in the first
+        pass and assigns every node to them in the second (or after a single pass), then keeps
+        its rows.
+
+        Args:
+            x: ``[n, f_0]``; epochs: a list of passes, each a list of :class:`NodeBatch` covering
+                the nodes; batch_fraction: ``b / n``.
+        """
+        stack = self.stack
+        was = stack.training
+        stack.eval()
+        for book in self.books:
+            book._seeded, book._cache = False, None
+        for t, nbs in enumerate(epochs):
+            for nb in nbs:
+                h = x[nb.nodes]
+                for i, book in enumerate(self.books):
+                    if not book.frozen or t == 0:
+                        book.initialise_step(nb.nodes, h, generator)
+                    elif t == 1:  # the input layer's codewords are final: its assignment too
+                        book.assign[:, nb.nodes] = book.nearest_feature(book._normalise(h, None)[0]).to(book.assign.dtype)
+                    if i + 1 < len(self.books):
+                        o, _ = approx_layer(stack, i, h, nb, book.codes_of(nb.out_nodes), None, book)
+                        h = stack.finish(i, o, h)
+            if t == 0:
+                for book in self.books:
+                    if book.frozen:
+                        book.finish_initialise(batch_fraction, 1)
+        for book in self.books:
+            if not book.frozen:
+                book.finish_initialise(batch_fraction, len(epochs))
+            elif len(epochs) == 1:
+                for nb in epochs[-1]:
+                    book.assign[:, nb.nodes] = book.nearest_feature(
+                        book._normalise(x[nb.nodes], None)[0]).to(book.assign.dtype)
+            if book.frozen:
+                book.cache_rows()
         stack.train(was)
 
     # ------------------------------------------------------------------ batches
@@ -128,9 +178,17 @@ class VQModel(torch.nn.Module):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def infer(self, x: Tensor, nbs: list[NodeBatch], assign_unseen: bool = False) -> Tensor:
+    def infer(self, x: Tensor, nbs: list[NodeBatch], assign_unseen: bool = False,
+              measure: bool = False) -> Tensor:
         """Outputs ``[n, out]`` of every node, in mini-batches through the codewords (no L-hop
         expansion; Sec. 6 of Ding et al. 2021).  Codebooks and weights do not change.
+
+        Layer by layer: each layer's senders are projected once for the pass
+        (:func:`~.layers.sender_table`: the ``k`` codewords with one group, every node's ``R X̃``
+        with product VQ), then every batch runs the layer, its in-batch messages exact, its
+        out-of-batch messages gathered from that table.  The order of the loops does not change
+        the result (out-of-batch inputs come from the codewords, and in evaluation no layer mixes
+        nodes but through messages).
 
         Args:
             x: ``[n, f_0]`` features of the graph.
@@ -138,31 +196,34 @@ class VQModel(torch.nn.Module):
             assign_unseen: the graph is not the training graph (inductive): assign its nodes to
                 their nearest feature codewords layer by layer (one pass over the graph per
                 layer) instead of using the stored training assignments.
+            measure: also keep in :attr:`vq_error` each layer's relative VQ error
+            ``ε_l = ‖X⁽ˡ⁾ − R⁽ˡ⁾X̃⁽ˡ⁾‖_F / ‖X⁽ˡ⁾‖_F`` over all nodes (``X⁽ˡ⁾`` the layer's inputs
+            in this pass; one more gather of ``[n, f_l]`` per layer).
         """
         stack = self.stack
+        if measure:
+            self.vq_error = []
         n = x.size(0)
-        if not assign_unseen:
-            outs = x.new_zeros(0)
-            res = None
-            for nb in nbs:
-                self.sketch_batch(nb, with_blue=False)
-                o = self.forward_batch(x[nb.nodes], nb, use_blue=False)
-                if res is None:
-                    res = x.new_zeros(n, o.size(1))
-                res[nb.nodes] = o
-            return res if res is not None else outs
         h = x
         for i, book in enumerate(self.books):
-            codes = torch.cat([book.nearest(h[nb.nodes]) for nb in nbs], 1)
-            order = torch.cat([nb.nodes for nb in nbs])
-            assign = torch.empty(book.groups, n, dtype=torch.long, device=x.device)
-            assign[:, order] = codes
+            if assign_unseen:
+                codes = torch.empty(book.groups, n, dtype=torch.long, device=x.device)
+                for nb in nbs:
+                    codes[:, nb.nodes] = book.nearest(h[nb.nodes])
+            else:
+                codes = book.assign.long()
+            if measure:
+                self.vq_error.append(book.relative_error(h, codes))
+            table = sender_table(stack, i, book, codes)
             nxt = None
             for nb in nbs:
-                o, _ = approx_layer(stack, i, h[nb.nodes], nb, assign[:, nb.out_nodes], None, book)
+                o, _ = approx_layer(stack, i, h[nb.nodes], nb, None, None, book, table=table)
                 o = stack.finish(i, o, h[nb.nodes])
                 if nxt is None:
                     nxt = x.new_zeros(n, o.size(1))
                 nxt[nb.nodes] = o
+            if nxt is None:  # no batches
+                return x.new_zeros(0)
             h = nxt
+            del table
         return h

@@ -39,3 +39,18 @@ def test_other_tasks_train_and_predict(synthetic, task):
     pred = method.predict(["test"])["test"]
     values = pred.scores if task == "inductive" else pred.pos
     assert values is not None and torch.isfinite(values).all()
+
+
+@pytest.mark.parametrize("name", ["ogbn_arxiv_vqgnn", "ogbn_arxiv_vqgnn_sage", "ogbn_arxiv_vqgnn_gat",
+                                  "ppi_vqgnn", "ogbl_collab_vqgnn", "reddit_vqgnn"])
+def test_official_configurations_plan(name):
+    """The reference set-ups in examples/ validate (plugin options, backbone, dataset) without data."""
+    from pathlib import Path
+
+    from gnnbench.config import TrialConfig, load_toml
+    from gnnbench.runner import plan
+
+    path = Path(__file__).parents[3] / "examples" / f"{name}.toml"
+    data = {k: v for k, v in load_toml(path).items() if k != "seeds"}
+    p = plan(TrialConfig(**data))
+    assert p.method_config.batching in ("cluster", "random", "cont")

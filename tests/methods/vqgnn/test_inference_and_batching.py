@@ -1,0 +1,163 @@
+"""VQ-GNN: inference through per-pass sender tables, codebook bytes, ``cont`` walk batches, the
+mini-batch initialisation, relative VQ errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gnnbench.methods.vqgnn.batching import conv_graph, epoch_batches, overlapping_batches
+from gnnbench.methods.vqgnn.model import VQModel
+
+
+def _model(name: str, group_size, n: int = 120, f: int = 12):
+    from gnnbench import registry
+
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, n, (2, 700), generator=g)
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    x = torch.randn(n, f, generator=g)
+    torch.manual_seed(0)
+    bb = registry.load("backbones", name)
+    stack = bb(bb.Config(hidden_channels=8, dropout=0.0)).build(f, 3).eval()
+    model = VQModel(stack, n, 6, group_size, 0.99, False).eval()
+    model.initialise(x, ei, 0.25, 2, torch.Generator().manual_seed(0))
+    cg = conv_graph(stack, ei, n)
+    return model, x, ei, cg, g
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage", "gat"])
+@pytest.mark.parametrize("group_size", [None, 4])
+def test_inference_from_sender_tables_equals_batch_by_batch_projection(name, group_size):
+    """Layer-by-layer inference gathering from each layer's table (merged form with one group)
+    gives what running every batch through all layers, projecting its own senders, gives."""
+    model, x, _, cg, g = _model(name, group_size)
+    nbs = epoch_batches(cg, list(torch.randperm(x.size(0), generator=g).split(32)))
+    out = model.infer(x, nbs, measure=True)
+    ref = torch.zeros_like(out)
+    with torch.no_grad():
+        for nb in nbs:
+            model.sketch_batch(nb, with_blue=False)
+            ref[nb.nodes] = model.forward_batch(x[nb.nodes], nb, use_blue=False)
+    assert torch.allclose(out, ref, atol=1e-5)
+    assert len(model.vq_error) == 2 and all(0 <= e < 1 for e in model.vq_error)
+    assert model.vq_error[0] > 0  # 6 codewords cannot describe 120 random rows
+
+
+def test_relative_error_is_zero_when_codewords_are_exact():
+    from gnnbench.methods.vqgnn.codebook import Codebook
+
+    n = 10
+    book = Codebook(n, n, 3, 2, whitening=False)
+    z = torch.randn(n, 3)
+    book.load_exact(z, torch.zeros(n, 2))
+    assert book.relative_error(z, book.assign.long()) < 1e-6
+    assert book.relative_error(z, torch.zeros(1, n, dtype=torch.long)) > 0.1
+
+
+def test_codebook_bytes_count_the_kept_input_rows(synthetic):
+    from gnnbench.backbones.gcn import GCN
+    from gnnbench.config import BudgetConfig, TrainConfig
+    from gnnbench.methods.vqgnn import VQGNN
+
+    ds = synthetic(num_nodes=80)
+    m = VQGNN(VQGNN.Config(num_codewords=8, batch_size=32, batching="random"), GCN(), TrainConfig(), BudgetConfig())
+    m.setup(ds, torch.device("cpu"))
+    m.predict(["test"])
+    rep = m.report()
+    buffers = sum(t.numel() * t.element_size() for t in m.model.books.buffers())
+    kept = ds.graph.num_nodes * ds.graph.x.size(1) * 4  # the input layer's [n, f0] float rows
+    assert rep["codebook_bytes"] == buffers + kept
+    assert 0 < rep["codeword_message_fraction"] < 1
+    assert len(rep["vq_relative_error"]) == len(m.model.books)
+
+
+def _walk_graph(n=200):
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, n, (2, 800), generator=g)
+    return torch.cat([ei, ei.flip(0)], 1), g
+
+
+def test_cont_walk_batches_follow_the_edges():
+    from torch_geometric.sampler import NodeSamplerInput
+
+    from gnnbench.methods.vqgnn.walk import ContinuousWalkSampler, cont_node_batches
+
+    n = 200
+    ei, g = _walk_graph(n)
+    sampler = ContinuousWalkSampler(ei, n, walk_length=3, generator=g)
+    out = sampler.sample_from_nodes(NodeSamplerInput(None, torch.arange(20)))
+    steps = out.node.split(torch.bincount(out.batch).tolist())
+    assert len(steps) == 4 and torch.equal(steps[0], torch.arange(20))
+    adj = torch.zeros(n, n, dtype=torch.bool)
+    adj[ei[0], ei[1]] = True
+    for prev, nxt in zip(steps, steps[1:]):
+        assert nxt.numel() <= 20 and nxt.unique().numel() == nxt.numel()
+        assert adj[prev][:, nxt].any(0).all()  # every node of a batch neighbours the previous batch
+    batches = cont_node_batches(sampler, n, 50, g)
+    assert len(batches) == 4 * 4 and all(b.numel() <= 50 for b in batches)
+    with pytest.raises(ValueError, match="walk_length=-1"):
+        ContinuousWalkSampler(ei, n, walk_length=-1)
+
+
+def test_overlapping_batches_split_messages_as_epoch_batches():
+    from gnnbench.backbones.sage import SAGE
+
+    n = 200
+    ei, g = _walk_graph(n)
+    stack = SAGE(SAGE.Config(hidden_channels=8)).build(4, 3)
+    cg = conv_graph(stack, ei, n)
+    nodes = list(torch.randperm(n, generator=g).split(64))
+    for a, b in zip(epoch_batches(cg, nodes), list(overlapping_batches(cg, nodes))):
+        for kind in ("in", "out", "bw"):
+            key = lambda nb: sorted(zip(*(getattr(nb, f"{kind}_{c}").tolist() for c in ("src", "dst", "s"))))
+            assert key(a) == key(b), kind
+    shared = list(overlapping_batches(cg, [torch.arange(0, 60), torch.arange(30, 90)]))  # overlap 30..59
+    assert shared[1].nodes.numel() == 60 and shared[1].num_messages > 0
+
+
+def test_cont_batching_trains_and_a_batch_without_training_nodes_takes_no_step(synthetic):
+    from gnnbench.backbones.gcn import GCN
+    from gnnbench.config import BudgetConfig, TrainConfig
+    from gnnbench.methods.vqgnn import VQGNN
+    from gnnbench.training import NO_STEP_LOSS
+
+    ds = synthetic(num_nodes=150)
+    m = VQGNN(VQGNN.Config(num_codewords=8, batch_size=40, batching="cont", walk_length=2, warmup_epochs=0),
+              GCN(), TrainConfig(), BudgetConfig())
+    m.setup(ds, torch.device("cpu"))
+    batches = list(m.batches(1))
+    assert len(batches) == 3 * 4  # ceil(150 / 40) seed batches, each with 2 walk batches
+    for b in batches:
+        assert torch.isfinite(torch.tensor(m.train_step(b)))
+    m.train_mask[:] = False  # no training node anywhere: no optimiser step, weights unchanged
+    before = [p.detach().clone() for p in m.model.parameters()]
+    assert m.train_step(next(iter(m.batches(2)))) == NO_STEP_LOSS
+    assert all(torch.equal(a, p) for a, p in zip(before, m.model.parameters()))
+
+
+def test_minibatch_initialisation_is_exact_on_few_distinct_rows():
+    """Binary inputs in 2-column groups have at most 4 distinct rows per group: the mini-batch
+    initialisation (random batch rows, online k-means) quantizes the input layer exactly."""
+    model, x, _, cg, g = _model("gcn", 2, f=6)
+    x = (torch.rand(x.shape, generator=g) < 0.3).float()
+    passes = [epoch_batches(cg, list(torch.randperm(x.size(0), generator=g).split(40))) for _ in range(2)]
+    model.initialise_minibatch(x, passes, 40 / x.size(0), g)
+    book = model.books[0]
+    assert book.relative_error(x, book.assign.long()) < 1e-6
+    hidden = model.books[1]
+    assert torch.isfinite(hidden.feature_codebook()).all() and (hidden.count > 0).all()
+    assert hidden.assign.long().unique().numel() > 1
+
+
+def test_nearest_feature_lookup_equals_distances():
+    """Groups whose rows all equal codewords are looked up, the others measured: same indices."""
+    from gnnbench.methods.vqgnn.codebook import Codebook
+
+    g = torch.Generator().manual_seed(0)
+    book = Codebook(50, 6, 6, 2, groups=3, whitening=False)
+    pats = (torch.rand(3, 4, 2, generator=g) < 0.5).float()
+    book.feat_sum.copy_(torch.cat([pats, pats[:, :2]], 1))  # duplicate codewords 4, 5 = 0, 1
+    book.count.fill_(1.0)
+    xf = pats[:, torch.randint(0, 4, (50,), generator=g)]  # every row a codeword...
+    xf[2, :5] += 0.3  # ...but in group 2
+    assert torch.equal(book.nearest_feature(xf), book._nearest(xf, None))
