@@ -80,6 +80,7 @@ class GAS:
     description: ClassVar[str] = "GAS: METIS batches with historical embeddings of out-of-batch neighbours (Fey et al. 2021)"
     supported_backbones: ClassVar[frozenset[str] | None] = None
     backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution", "bipartite"})
+    meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset({Task.NODE_TRANSDUCTIVE, Task.NODE_INDUCTIVE})
 
     class Config(BaseModel):

@@ -37,6 +37,7 @@ class LADIES:
     backbone_capabilities: ClassVar[frozenset[str]] = frozenset({"fixed_convolution"})
     unsupported_reasons: ClassVar[dict[str, str]] = {
         "gat": "LADIES samples by the norms of a fixed convolution matrix; GAT's attention is learnt"}
+    meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset({Task.NODE_TRANSDUCTIVE, Task.NODE_INDUCTIVE})
 
     class Config(BaseModel):

@@ -64,6 +64,7 @@ class PrecomputedMethod:
     """
 
     supported_backbones: ClassVar[frozenset[str] | None] = frozenset()  # needs no backbone
+    meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset({Task.NODE_TRANSDUCTIVE, Task.NODE_INDUCTIVE})
 
     def __init__(self, config, backbone, train, budget):
