@@ -163,6 +163,8 @@ class PhaseMemory:
         self.cpu_ok = self.note is None
         self.figures: dict[str, int | None] = {}
         self.gpu_peak: int | None = None
+        #: the process's own peak RSS (bytes) since it started, over every reset of the mark
+        self.peak_rss: int | None = None
 
     @contextlib.contextmanager
     def phase(self, name: str):
@@ -188,7 +190,7 @@ class PhaseMemory:
             yield self
         finally:
             if rss0 is not None:
-                self.figures[f"{name}_cpu_bytes"] = max(0, _status_kib("VmHWM")["VmHWM"] * 1024 - rss0)
+                self.figures[f"{name}_cpu_bytes"] = max(0, self._hwm() - rss0)
             if self._cuda:
                 torch.cuda.synchronize(self._device)
                 peak = torch.cuda.max_memory_allocated(self._device)
@@ -201,6 +203,7 @@ class PhaseMemory:
         if not self.cpu_ok:
             return None
         try:
+            self._hwm()  # the peak so far, before the mark is reset
             with _CLEAR_REFS.open("w") as f:
                 f.write("5")
             return _status_kib("VmRSS")["VmRSS"] * 1024
@@ -208,8 +211,18 @@ class PhaseMemory:
             self.cpu_ok, self.note = False, f"the peak-RSS mark could not be reset: {exc}"
             return None
 
+    def _hwm(self) -> int:
+        """``VmHWM`` in bytes, folded into :attr:`peak_rss`."""
+        hwm = _status_kib("VmHWM")["VmHWM"] * 1024
+        self.peak_rss = max(self.peak_rss or 0, hwm)
+        return hwm
+
     def store(self, rec) -> None:
-        """Copy the figures and the note into the :class:`~gnnbench.types.TrialRecord` ``rec``."""
+        """Copy the figures, the note and the process's own peak RSS (``peak_cpu_rss_bytes``) into
+        the :class:`~gnnbench.types.TrialRecord` ``rec``."""
+        if self.cpu_ok:
+            self._hwm()
+            rec.peak_cpu_rss_bytes = self.peak_rss
         for key, value in self.figures.items():
             setattr(rec, key, value)
         notes = [self.note] if self.note else []

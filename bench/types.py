@@ -250,7 +250,9 @@ class TrialRecord:
             epoch; ``sample_time_s``, ``transfer_time_s``, ``compute_time_s`` its three parts.
         inference_time_s: the final ``predict(["valid", "test"])``; ``preprocess_time_s``:
             ``method.setup``; ``load_time_s``: loading the dataset.
-        peak_cpu_rss_bytes: the trial process's peak resident set size (``ru_maxrss``).
+        peak_cpu_rss_bytes: the trial process's own peak resident set size (``VmHWM`` since its
+            start, over all phases; for a killed process ``ru_maxrss``, which on Linux also
+            counts the parent's resident pages at the fork).
         peak_gpu_allocated_bytes: ``torch.cuda.max_memory_allocated``; ``peak_gpu_nvml_bytes``:
             the process's peak as NVML reports it.
         load_cpu_bytes, preprocess_cpu_bytes, train_cpu_bytes, inference_cpu_bytes: the working

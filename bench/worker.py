@@ -38,7 +38,9 @@ def run_in_child(config, data_root: Path | None, cache_root: Path,
     """Run ``config`` (a :class:`~gnnbench.config.TrialConfig`) in a child process; return its record.
 
     The :class:`~gnnbench.types.TrialRecord` always has ``status`` (completed, failed, oom or
-    interrupted) and ``peak_cpu_rss_bytes`` (the child's peak RSS in bytes, from ``ru_maxrss``).
+    interrupted) and ``peak_cpu_rss_bytes``: the child's own peak RSS in bytes, as it measured it
+    (``VmHWM`` over all phases), else ``ru_maxrss`` from ``wait4`` (a killed child), which on Linux
+    also counts the resident pages it shared with this process when it was forked.
     A child that dies without a record leaves one with the curve it sent and, when it was
     killed (interrupted), the epochs and training time it reached.
 
@@ -106,7 +108,9 @@ def run_in_child(config, data_root: Path | None, cache_root: Path,
         if record.status == Status.INTERRUPTED:
             record.keep_progress()
     record.finished_at = record.finished_at or datetime.now(timezone.utc).isoformat()
-    record.peak_cpu_rss_bytes = int(usage.ru_maxrss) * 1024  # Linux reports KiB
+    if record.peak_cpu_rss_bytes is None:  # no peak of its own (killed, or not Linux): the kernel's
+        # ru_maxrss, which on Linux also counts the parent's resident pages at the fork
+        record.peak_cpu_rss_bytes = int(usage.ru_maxrss) * 1024  # Linux reports KiB
     log.close()
     return record
 
