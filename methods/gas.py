@@ -101,9 +101,9 @@ class GAS:
 
         @model_validator(mode="after")
         def _parts_fit(self):
-            if self.parts_per_batch > self.num_parts:
-                raise ValueError(f"parts_per_batch={self.parts_per_batch} exceeds num_parts={self.num_parts}; "
-                                 f"lower method.parts_per_batch or raise method.num_parts")
+            from gnnbench.methods.sampling.partition import check_parts_per_batch
+
+            check_parts_per_batch(self.parts_per_batch, self.num_parts)
             return self
 
     @classmethod
@@ -113,9 +113,9 @@ class GAS:
         Raises:
             ValueError: ``num_parts > info.num_nodes``.
         """
-        if info.num_nodes is not None and config.num_parts > info.num_nodes:
-            raise ValueError(f"method.num_parts={config.num_parts} exceeds the {info.num_nodes} nodes of "
-                             f"dataset '{info.name}'; give at most {info.num_nodes}")
+        from gnnbench.methods.sampling.partition import check_num_parts
+
+        check_num_parts(config.num_parts, info)
 
     def __init__(self, config, backbone, train, budget):
         self.config, self.backbone, self.train, self.budget = config, backbone, train, budget

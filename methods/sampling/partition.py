@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["partition", "parts_to_nodes", "metis_csr"]
+__all__ = ["partition", "parts_to_nodes", "metis_csr", "check_parts_per_batch", "check_num_parts"]
 
 
 def metis_csr(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
@@ -91,3 +91,26 @@ def parts_to_nodes(part: Tensor, num_parts: int) -> tuple[Tensor, Tensor]:
     ptr = torch.zeros(num_parts + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(part, minlength=num_parts), 0, out=ptr[1:])
     return order, ptr
+
+
+def check_parts_per_batch(parts_per_batch: int, num_parts: int) -> None:
+    """Refuse batches of more METIS parts than the graph is cut into (Cluster-GCN, GAS options).
+
+    Raises:
+        ValueError: ``parts_per_batch > num_parts``.
+    """
+    if parts_per_batch > num_parts:
+        raise ValueError(f"parts_per_batch={parts_per_batch} exceeds num_parts={num_parts}; "
+                         f"lower method.parts_per_batch or raise method.num_parts")
+
+
+def check_num_parts(num_parts: int, info) -> None:
+    """Refuse more METIS parts than the dataset has nodes, when its size is known without loading
+    (``info``: its :class:`~gnnbench.types.DatasetInfo`).
+
+    Raises:
+        ValueError: ``num_parts > info.num_nodes``.
+    """
+    if info.num_nodes is not None and num_parts > info.num_nodes:
+        raise ValueError(f"method.num_parts={num_parts} exceeds the {info.num_nodes} nodes of "
+                         f"dataset '{info.name}'; give at most {info.num_nodes}")
