@@ -165,39 +165,80 @@ class PhaseMemory:
         self.gpu_peak: int | None = None
         #: the process's own peak RSS (bytes) since it started, over every reset of the mark
         self.peak_rss: int | None = None
+        self._open: dict | None = None
 
     @contextlib.contextmanager
     def phase(self, name: str):
         """Measure the phase ``name`` (one of :data:`PHASES`) while the ``with`` block runs.
 
         The figures are recorded also when the block raises (an out-of-memory phase keeps the
-        peak it reached).
+        peak it reached).  Inside the block, :meth:`excluded` leaves a part out of the figure.
 
         Raises:
             ValueError: ``name`` is not one of :data:`PHASES`.
         """
         if name not in PHASES:
             raise ValueError(f"unknown phase {name!r}; the phases are {', '.join(PHASES)}")
-        import torch
-
-        rss0 = self._reset_cpu()
+        self._open = {"name": name, "rss0": self._reset_cpu()}
         if self._cuda:
+            import torch
+
             torch.cuda.synchronize(self._device)
             torch.cuda.reset_peak_memory_stats(self._device)
-            alloc0 = torch.cuda.memory_allocated(self._device)
-            reserved0 = torch.cuda.memory_reserved(self._device)
+            self._open["alloc0"] = torch.cuda.memory_allocated(self._device)
+            self._open["reserved0"] = torch.cuda.memory_reserved(self._device)
         try:
             yield self
         finally:
-            if rss0 is not None:
-                self.figures[f"{name}_cpu_bytes"] = max(0, self._hwm() - rss0)
+            self._fold()
+            self._open = None
+
+    def _fold(self) -> None:
+        """Fold the open phase's peaks since the last reset into its figures (the maximum over
+        the parts of the phase that :meth:`excluded` separates)."""
+        o, name = self._open, self._open["name"]
+
+        def keep(key: str, value: int) -> None:
+            self.figures[key] = max(self.figures.get(key) or 0, int(value))
+
+        if o["rss0"] is not None:
+            keep(f"{name}_cpu_bytes", max(0, self._hwm() - o["rss0"]))
+        if self._cuda:
+            import torch
+
+            torch.cuda.synchronize(self._device)
+            peak = torch.cuda.max_memory_allocated(self._device)
+            self.gpu_peak = max(self.gpu_peak or 0, int(peak))
+            keep(f"{name}_gpu_bytes", peak - o["alloc0"])
+            keep(f"{name}_gpu_reserved_bytes", torch.cuda.max_memory_reserved(self._device) - o["reserved0"])
+
+    @contextlib.contextmanager
+    def excluded(self):
+        """Leave what the ``with`` block allocates out of the open phase's figure.
+
+        The training phase's validation passes are a full inference each (layer-wise over the
+        whole graph for the sampling methods): counted, they would be the training figure of
+        every mini-batch method on a large graph, and the figure would no longer say what a
+        training batch needs (Ding et al. 2021, Table 3).  At the block's start the phase's peak
+        so far is folded into its figure; at its end the peak marks are reset, so the phase's
+        figure is the largest of its parts outside such blocks, each still measured against the
+        RSS (CUDA allocation) at the phase's start.  Outside a phase it does nothing.
+        """
+        if getattr(self, "_open", None) is None:
+            yield self
+            return
+        self._fold()
+        try:
+            yield self
+        finally:
+            if self._open["rss0"] is not None:
+                self._reset_cpu()
             if self._cuda:
+                import torch
+
                 torch.cuda.synchronize(self._device)
-                peak = torch.cuda.max_memory_allocated(self._device)
-                self.gpu_peak = max(self.gpu_peak or 0, int(peak))
-                self.figures[f"{name}_gpu_bytes"] = int(peak - alloc0)
-                self.figures[f"{name}_gpu_reserved_bytes"] = int(
-                    torch.cuda.max_memory_reserved(self._device) - reserved0)
+                self.gpu_peak = max(self.gpu_peak or 0, int(torch.cuda.max_memory_allocated(self._device)))
+                torch.cuda.reset_peak_memory_stats(self._device)
 
     def _reset_cpu(self) -> int | None:
         if not self.cpu_ok:

@@ -7,6 +7,7 @@ the memory figures (peak RSS and the working memory of each phase) belong to one
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import traceback
@@ -342,7 +343,7 @@ def _train(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: 
            memory: "PhaseMemory") -> None:
     """The epochs (the ``train`` phase of ``memory``), then the final inference (``inference``)."""
     with memory.phase("train"):
-        best_state = _epochs(config, p, dataset, method, device, clock, emit, rec)
+        best_state = _epochs(config, p, dataset, method, device, clock, emit, rec, memory)
     if best_state is not None:
         method.model.load_state_dict(copy.deepcopy(best_state))
     from .metrics import evaluate
@@ -355,9 +356,11 @@ def _train(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: 
     rec.test_metric = evaluate(p.info, preds["test"], _labels(dataset, "test"))
 
 
-def _epochs(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: Emit, rec: TrialRecord):
+def _epochs(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: Emit, rec: TrialRecord,
+            memory: "PhaseMemory | None" = None):
     """Train ``train.epochs`` epochs (or until ``patience``); returns the best validation epoch's
-    model state (on the CPU), ``None`` if no epoch was validated."""
+    model state (on the CPU), ``None`` if no epoch was validated.  The validation passes are
+    left out of ``memory``'s training figure (:meth:`PhaseMemory.excluded`)."""
     from .metrics import evaluate
 
     tc = config.train
@@ -395,7 +398,8 @@ def _epochs(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit:
             emit({"type": "epoch", **point.to_dict(), "epochs": tc.epochs})
             raise FloatingPointError(f"training loss became {point.loss} in epoch {epoch}")
         if epoch % tc.eval_every == 0 or epoch == tc.epochs:
-            pred = _predict(method, dataset, ["valid"], config.method)["valid"]
+            with memory.excluded() if memory is not None else contextlib.nullcontext():
+                pred = _predict(method, dataset, ["valid"], config.method)["valid"]
             val = point.val_metric = evaluate(p.info, pred, _labels(dataset, "valid"))
             if val > best:
                 best, best_epoch, stale = val, epoch, 0

@@ -16,8 +16,8 @@ trials and only prints):
 * The figure compared is ``train_cpu_bytes`` — the peak RSS of the training phase minus the RSS at
   its start (the runner's per-phase working memory) — and on CUDA ``train_gpu_bytes``.  The
   paper's figures are GPU peaks (PyTorch's allocator, MB); ours on a CPU are host RSS, so the
-  ratios to VQ-GNN are the comparable part.  NB: the runner's training phase includes the
-  validation pass at the end of each validated epoch, i.e. one full inference.
+  ratios to VQ-GNN are the comparable part.  The validation passes between epochs (a full
+  inference each) are left out of the training figure (``PhaseMemory.excluded``).
 * Inference: the runner's ``inference_time_s`` (the final ``predict(["valid", "test"])``) of
   VQ-GNN (SAGE, 1.5M messages), and of GraphSAINT-RW with the same SAGE backbone and budget with
   ``method.inference = "layerwise"`` and ``"lhop"`` (batches of 4096 output nodes with their full
