@@ -258,7 +258,7 @@ class TrialRecord:
         load_cpu_bytes, preprocess_cpu_bytes, train_cpu_bytes, inference_cpu_bytes: the working
             memory of each phase on the host: its peak RSS minus the RSS at its start
             (:class:`gnnbench.measure.PhaseMemory`). The phases: loading the dataset,
-            ``method.setup``, training (every epoch, validation included), the final inference.
+            ``method.setup``, training (every epoch; the validation passes are left out), the final inference.
         load_gpu_bytes, …, inference_gpu_bytes: the same on a CUDA device, from
             ``max_memory_allocated`` minus ``memory_allocated`` at the phase's start;
             ``*_gpu_reserved_bytes`` from the caching allocator's ``memory_reserved``.
