@@ -74,12 +74,14 @@ class Executor(abc.ABC):
         from .trials import run_and_store
 
         relay = (lambda event: self.on_event(trial, event)) if self.on_event else (lambda event: None)
+
+        def amend(record: "TrialRecord") -> None:  # a child killed because the run is stopping
+            if self.stopping.is_set() and record.status == "interrupted":
+                record.error = f"interrupted: the run was stopped (Ctrl-C or SIGTERM); {record.error}"
+
         _, record = run_and_store(trial.plan, self.store, self.data_root, self.cache_root, relay,
                                   memory_limit_bytes=self.memory_limit_bytes, timeout_s=self.timeout_s,
-                                  run_id=run_id)
-        if self.stopping.is_set() and record.status == "interrupted":
-            record.error = f"interrupted: the run was stopped (Ctrl-C or SIGTERM); {record.error}"
-            self.store.finish_trial(run_id, record)
+                                  run_id=run_id, amend=amend)
         self.on_result(trial, run_id, record)
         return record
 

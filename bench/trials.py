@@ -27,14 +27,15 @@ CURVE_FLUSH_S = 1.0
 def run_and_store(plan: TrialPlan, store: Store, data_root: Path | None, cache_root: Path,
                   on_event: Callable[[dict[str, Any]], None] = lambda e: None, *,
                   memory_limit_bytes: int | None = None, timeout_s: float | None = None,
-                  sweep_id: str | None = None, run_id: str | None = None) -> tuple[str, TrialRecord]:
+                  sweep_id: str | None = None, run_id: str | None = None,
+                  amend: Callable[[TrialRecord], None] | None = None) -> tuple[str, TrialRecord]:
     """Insert a ``running`` row, run the trial in a child process, write its record; ``(run_id, record)``.
 
     ``run_id``: a ``running`` row already inserted (e.g. by :meth:`Store.claim_trial`) to fill
     instead of inserting one.  The curve is written as it grows (every :data:`CURVE_FLUSH_S`
     seconds), so a trial whose parent is killed keeps its epochs.  An interrupt (Ctrl-C) kills
     the child, records the trial as ``interrupted`` with its epochs and training time so far, and
-    re-raises.
+    re-raises.  ``amend``: called with the child's record just before it is stored (once).
     """
     if run_id is None:
         run_id = store.start_trial(plan.config, plan.config_hash, sweep_id=sweep_id, device=plan.device)
@@ -63,6 +64,8 @@ def run_and_store(plan: TrialPlan, store: Store, data_root: Path | None, cache_r
         store.finish_trial(run_id, record)
         raise
     record.metric = record.metric or plan.info.metric
+    if amend is not None:
+        amend(record)
     store.finish_trial(run_id, record)
     return run_id, record
 
