@@ -173,6 +173,7 @@ def _setup_all(spec: dict) -> dict | None:
             dataset = _load(config.dataset, p.config.dataset_config, spec)
             backbone = p.backbone_cls(p.backbone_config) if p.backbone_cls is not None else None
             method = p.method_cls(p.method_config, backbone, config.train, config.budget)
+            method.preflight = True  # setup need only check the budget and options
             method.cache_dir = _method_cache(Path(spec["cache_root"]), config.dataset, p.config.dataset_config,
                                              getattr(dataset, "source_key", None))
             method.setup(dataset, torch.device("cpu"))

@@ -75,6 +75,10 @@ class MethodPlugin(Protocol):
             meet the trial's ``budget`` (``budget.nodes_per_batch`` / ``messages_per_batch``).
             A budget given to a method that does not is refused before any data loads: its
             batches would not be the size the comparison assumes.
+        preflight: set to ``True`` by the runner's preflight, which calls :meth:`setup` before
+            any trial runs only to check that the budget and options can be met; a method may
+            return from ``setup`` as soon as it has checked them (VQ-GNN skips its codebook
+            initialisation).  ``False`` (unset) in a trial.
         model: after :meth:`setup`, the module holding all learned state (weights, codebooks);
             the runner checkpoints its ``state_dict()`` at the best validation epoch.
         cache_dir: set by the runner before :meth:`setup`: a folder (maybe not yet created) where

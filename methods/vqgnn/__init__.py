@@ -186,7 +186,9 @@ class VQGNN:
         self.y = g.y.to(device) if g.y is not None else None
         base = build_model(self.backbone, dataset)
         self.cg = conv_graph(encoder_of(base), g.edge_index.to(device), self.n)
-        self.batch_size = self._batch_size(self.n, int(self.cg.src.numel()))
+        self.batch_size = self._batch_size(self.n, int(self.cg.src.numel()))  # BudgetError if unmet
+        if getattr(self, "preflight", False):  # the runner's preflight checks the budget only
+            return
         if c.batching == "cluster":
             self.num_parts = min(self.n, c.parts_per_batch * math.ceil(self.n / self.batch_size))
             self.part = partition(g.edge_index, self.n, self.num_parts, self.cache_dir).to(device)

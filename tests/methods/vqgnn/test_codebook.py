@@ -173,3 +173,18 @@ def test_whitening_with_padded_groups_assigns_every_group_by_distance():
     dist = ((torch.cat([xf, xg], -1)[:, :, None] - torch.cat([xf[:, :k], xg[:, :k]], -1)[:, None]) ** 2).sum(-1)
     assert torch.equal(codes, dist.argmin(-1))
     assert codes[2].unique().numel() > 1  # the padded group is not collapsed onto codeword 0
+
+
+def test_preflight_setup_sizes_the_batch_and_skips_the_initialisation(synthetic):
+    from gnnbench.backbones.sage import SAGE
+    from gnnbench.config import BudgetConfig, TrainConfig
+    from gnnbench.methods.vqgnn import VQGNN
+
+    ds = synthetic()
+    trial = VQGNN(VQGNN.Config(num_codewords=8), SAGE(), TrainConfig(), BudgetConfig(messages_per_batch=600))
+    trial.setup(ds, torch.device("cpu"))
+    check = VQGNN(VQGNN.Config(num_codewords=8), SAGE(), TrainConfig(), BudgetConfig(messages_per_batch=600))
+    check.preflight = True  # as the runner's preflight sets it
+    check.setup(ds, torch.device("cpu"))
+    assert check.batch_size == trial.batch_size  # the same batch as the trial's
+    assert hasattr(trial, "model") and not hasattr(check, "model")  # but no codebooks were built
