@@ -53,7 +53,8 @@ def settings_of(config: dict[str, Any] | None, device: str | None = None) -> dic
     config = config or {}
     out: dict[str, str] = {}
     for section, prefix in _SECTIONS:
-        for key, value in flatten(config.get(section) or {}).items():
+        data = _dataset_shape(config) if section == "dataset_config" else config.get(section)
+        for key, value in flatten(data or {}).items():
             if section == "budget" and value is None:
                 continue
             out[prefix + key] = _text(value)
@@ -62,6 +63,25 @@ def settings_of(config: dict[str, Any] | None, device: str | None = None) -> dic
     elif config.get("device", "auto") != "auto":
         out["device"] = str(config["device"])
     return out
+
+
+def _dataset_shape(config: dict[str, Any]) -> dict[str, Any]:
+    """The dataset options with the graph's shape as the dataset built it: a dataset whose
+    ``Config`` has ``shape()`` (the synthetic graphs, whose ``preset`` replaces ``num_nodes``,
+    ``num_edges``, ``num_features`` and ``num_classes``) shows those values, not the stored
+    defaults a preset overrode; ``avg_degree`` goes where ``num_edges`` is then known."""
+    data = dict(config.get("dataset_config") or {})
+    if not data.get("preset"):
+        return data
+    try:
+        from gnnbench import registry
+
+        shape = registry.load("datasets", config.get("dataset", "")).Config(**data).shape()
+    except Exception:  # noqa: BLE001 - an uninstalled or changed plugin: show what was stored
+        return data
+    data.update(shape)
+    data.pop("avg_degree", None)
+    return data
 
 
 def split_settings(rows: list[dict[str, str]]) -> tuple[dict[str, str], list[dict[str, str]]]:

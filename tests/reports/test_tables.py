@@ -361,3 +361,16 @@ def test_non_ascii_settings_print_as_themselves():
 
     diff = config_differences({"a": {"dataset_config": {"name": "Zürich"}}, "b": {"dataset_config": {"name": "Köln"}}})
     assert diff == {"a": 'dataset_config.name="Zürich"', "b": 'dataset_config.name="Köln"'}
+
+
+def test_a_preset_shows_the_graph_it_built_not_the_defaults_it_overrode():
+    from gnnbench.reports.settings import settings_of
+
+    stored = {"dataset": "synthetic", "dataset_config": {"preset": "arxiv", "num_nodes": 2000, "num_edges": None,
+                                                         "avg_degree": 10.0, "num_features": 32, "num_classes": 5}}
+    shown = settings_of(stored)
+    assert (shown["dataset.num_nodes"], shown["dataset.num_edges"]) == ("169343", "1166243")
+    assert (shown["dataset.num_features"], shown["dataset.num_classes"]) == ("128", "40")
+    assert "dataset.avg_degree" not in shown
+    plain = settings_of({"dataset": "synthetic", "dataset_config": {"num_nodes": 2000, "avg_degree": 10.0}})
+    assert (plain["dataset.num_nodes"], plain["dataset.avg_degree"]) == ("2000", "10.0")
