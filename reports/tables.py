@@ -417,7 +417,7 @@ def memory_table(agg, dataset: str, memory: str = "working") -> Table:
 
     working = any(c != "peak_cpu_rss_bytes" and c != "peak_gpu_allocated_bytes" for _, c in cols)
     notes = [("MiB, mean over completed seeds; working memory = the phase's peak minus what was in use at its "
-              "start (load: dataset loading; preprocess: the method's setup; train: all epochs; inference: the final "
+              "start (load: dataset loading; preprocess: the method's setup; train: all epochs, validation passes left out; inference: the final "
               f"predict); (×) = ratio to {BASELINE} with the same backbone where both are ≥ 1 MiB."
               if working else
               "no trial in this table stored per-phase working memory (trials run before it was measured): the "
