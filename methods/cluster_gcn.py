@@ -1,11 +1,13 @@
 """Cluster-GCN: mini-batches of METIS partitions with the edges between them (Chiang et al. 2019)."""
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Sequence
+from typing import ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from gnnbench.types import Batch, Prediction, Task
+
+from ._inference_options import InferenceOptions
 
 __all__ = ["ClusterGCN"]
 
@@ -33,25 +35,17 @@ class ClusterGCN:
     meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
 
-    class Config(BaseModel):
+    class Config(InferenceOptions):
         """Args:
             num_parts: METIS parts of the training graph (default 32; must not exceed its nodes).
             parts_per_batch: parts joined into one batch (default 4, must not exceed
                 ``num_parts``); replaced by the budget solver when a budget is set.
-            inference: ``"layerwise"`` (default: each layer over the whole graph in batches of
-                destination nodes with all their neighbours) or ``"lhop"`` (batches of output
-                nodes, each with its full L-hop neighbourhood: PyG ``NeighborLoader`` with all
-                neighbours, the OGB standard the VQ-GNN paper's inference times are against,
-                Ding et al. 2021, Sec. 5); both give the same predictions, at different cost.
-            inference_batch_size: nodes per batch of inference (default 4096): destination
-                nodes per layer batch (``layerwise``) or output nodes per batch (``lhop``).
+            inference, inference_batch_size: see :class:`~gnnbench.methods._inference_options.InferenceOptions`.
         """
 
         model_config = ConfigDict(frozen=True, extra="forbid")
         num_parts: int = Field(32, ge=1)
         parts_per_batch: int = Field(4, ge=1)
-        inference: Literal["layerwise", "lhop"] = "layerwise"
-        inference_batch_size: int = Field(4096, ge=1)
 
         @model_validator(mode="after")
         def _parts_fit(self):

@@ -1,11 +1,13 @@
 """GraphSAINT-RW: subgraphs induced by random walks, with normalised aggregation and loss (Zeng et al. 2020)."""
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Sequence
+from typing import ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from gnnbench.types import Batch, Prediction, Task
+
+from ._inference_options import InferenceOptions
 
 __all__ = ["GraphSAINTRW"]
 
@@ -39,7 +41,7 @@ class GraphSAINTRW:
     meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
 
-    class Config(BaseModel):
+    class Config(InferenceOptions):
         """Args:
             num_roots: walk roots per subgraph (default 256); replaced by the budget solver when a
                 budget is set.
@@ -47,13 +49,7 @@ class GraphSAINTRW:
             sample_coverage: pre-sampling draws subgraphs until their node count reaches this
                 many times N (default 50, the paper's and PyG's).
             steps_per_epoch: batches per epoch (default ``None``: ceil(training nodes / num_roots)).
-            inference: ``"layerwise"`` (default: each layer over the whole graph in batches of
-                destination nodes with all their neighbours) or ``"lhop"`` (batches of output
-                nodes, each with its full L-hop neighbourhood: PyG ``NeighborLoader`` with all
-                neighbours, the OGB standard the VQ-GNN paper's inference times are against,
-                Ding et al. 2021, Sec. 5); both give the same predictions, at different cost.
-            inference_batch_size: nodes per batch of inference (default 4096): destination
-                nodes per layer batch (``layerwise``) or output nodes per batch (``lhop``).
+            inference, inference_batch_size: see :class:`~gnnbench.methods._inference_options.InferenceOptions`.
         """
 
         model_config = ConfigDict(frozen=True, extra="forbid")
@@ -61,8 +57,6 @@ class GraphSAINTRW:
         walk_length: int = Field(2, ge=0)
         sample_coverage: float = Field(50.0, gt=0)
         steps_per_epoch: int | None = Field(None, ge=1)
-        inference: Literal["layerwise", "lhop"] = "layerwise"
-        inference_batch_size: int = Field(4096, ge=1)
 
     def __init__(self, config, backbone, train, budget):
         self.config, self.backbone, self.train, self.budget = config, backbone, train, budget

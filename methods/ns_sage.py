@@ -1,11 +1,13 @@
 """NS-SAGE: GraphSAGE's uniform neighbour sampling, one fanout per layer (Hamilton et al. 2017)."""
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Sequence
+from typing import ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from gnnbench.types import Batch, Prediction, Task
+
+from ._inference_options import InferenceOptions
 
 __all__ = ["NSSage"]
 
@@ -40,27 +42,19 @@ class NSSage:
     meets_budget: ClassVar[bool] = True
     supported_tasks: ClassVar[frozenset[Task]] = frozenset(Task)
 
-    class Config(BaseModel):
+    class Config(InferenceOptions):
         """Args:
             fanouts: neighbours sampled per node at each hop, ``fanouts[0]`` for the seeds; one per
                 backbone layer, ``-1`` for all (default ``None``: 25 then 10 for every further
                 hop, Hamilton et al. 2017, Sec. 4.1).
             batch_size: seed nodes (links: seed edges) per batch (default 512); replaced by the
                 budget solver when a budget is set.
-            inference: ``"layerwise"`` (default: each layer over the whole graph in batches of
-                destination nodes with all their neighbours) or ``"lhop"`` (batches of output
-                nodes, each with its full L-hop neighbourhood: PyG ``NeighborLoader`` with all
-                neighbours, the OGB standard the VQ-GNN paper's inference times are against,
-                Ding et al. 2021, Sec. 5); both give the same predictions, at different cost.
-            inference_batch_size: nodes per batch of inference (default 4096): destination
-                nodes per layer batch (``layerwise``) or output nodes per batch (``lhop``).
+            inference, inference_batch_size: see :class:`~gnnbench.methods._inference_options.InferenceOptions`.
         """
 
         model_config = ConfigDict(frozen=True, extra="forbid")
         fanouts: tuple[int, ...] | None = None
         batch_size: int = Field(512, ge=1)
-        inference: Literal["layerwise", "lhop"] = "layerwise"
-        inference_batch_size: int = Field(4096, ge=1)
 
         @field_validator("fanouts")
         @classmethod
