@@ -212,7 +212,7 @@ def execute_trial(config: TrialConfig, data_root: Path | None, cache_root: Path,
     ``train_step`` as compute, validates every ``train.eval_every`` epochs (not counted as training
     time), keeps the model state of the best validation epoch, and finally restores it and times
     one ``predict(["valid", "test"])`` pass (``inference_time_s``) whose test value is reported:
-    OGB's convention.  Every prediction is checked (:func:`gnnbench.metrics.check_prediction`)
+    OGB's convention.  With ``train.epochs = 1`` that final pass is also the epoch's validation.  Every prediction is checked (:func:`gnnbench.metrics.check_prediction`)
     before it is scored.
 
     Exceptions are recorded, not raised: status ``failed`` (traceback in ``error``) or ``oom``.
@@ -354,13 +354,17 @@ def _train(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: 
         rec.inference_time_s = clock.now() - t
     rec.val_metric = evaluate(p.info, preds["valid"], _labels(dataset, "valid"))
     rec.test_metric = evaluate(p.info, preds["test"], _labels(dataset, "test"))
+    if rec.best_epoch is None and rec.curve:  # one epoch, not validated: this pass is its validation
+        rec.best_epoch, rec.curve[-1].val_metric = rec.curve[-1].epoch, rec.val_metric
 
 
 def _epochs(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit: Emit, rec: TrialRecord,
             memory: "PhaseMemory | None" = None):
     """Train ``train.epochs`` epochs (or until ``patience``); returns the best validation epoch's
     model state (on the CPU), ``None`` if no epoch was validated.  The validation passes are
-    left out of ``memory``'s training figure (:meth:`PhaseMemory.excluded`)."""
+    left out of ``memory``'s training figure (:meth:`PhaseMemory.excluded`).  A one-epoch trial
+    is not validated here: there is no epoch to choose, and its validation would repeat the final
+    inference pass (on a large graph a full layer-wise pass), which :func:`_train` uses instead."""
     from .metrics import evaluate
 
     tc = config.train
@@ -397,7 +401,7 @@ def _epochs(config, p: TrialPlan, dataset, method, device, clock: "Clock", emit:
             rec.curve.append(point)
             emit({"type": "epoch", **point.to_dict(), "epochs": tc.epochs})
             raise FloatingPointError(f"training loss became {point.loss} in epoch {epoch}")
-        if epoch % tc.eval_every == 0 or epoch == tc.epochs:
+        if tc.epochs > 1 and (epoch % tc.eval_every == 0 or epoch == tc.epochs):
             with memory.excluded() if memory is not None else contextlib.nullcontext():
                 pred = _predict(method, dataset, ["valid"], config.method)["valid"]
             val = point.val_metric = evaluate(p.info, pred, _labels(dataset, "valid"))

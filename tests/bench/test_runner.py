@@ -51,3 +51,27 @@ def test_timeout_kills_and_records_interrupted(tmp_path):
     assert rec.status == "interrupted" and "timed out after 0.3 s" in rec.error
     assert rec.peak_cpu_rss_bytes > 0
     assert len(rec.curve) == len([e for e in events if e["type"] == "epoch"])
+
+
+@pytest.mark.parametrize("epochs, calls", [(1, [["valid", "test"]]),
+                                           (2, [["valid"], ["valid"], ["valid", "test"]])])
+def test_a_one_epoch_trial_is_validated_by_its_final_inference_only(tmp_path, monkeypatch, epochs, calls):
+    from gnnbench import registry
+
+    cls = registry.load("methods", "full_graph")
+    original, seen = cls.predict, []
+
+    def predict(self, splits):
+        seen.append(list(splits))
+        return original(self, splits)
+
+    monkeypatch.setattr(cls, "predict", predict)
+    cfg = TrialConfig(method="full_graph", backbone="gcn", train={"epochs": epochs},
+                      dataset_config={"num_nodes": 200, "num_features": 8, "num_classes": 3}, device="cpu")
+    rec = execute_trial(cfg, None, tmp_path)
+    assert rec.status == "completed", rec.error
+    assert seen == calls
+    assert rec.best_epoch is not None and len(rec.curve) == epochs
+    assert rec.curve[-1].val_metric is not None
+    if epochs == 1:
+        assert rec.best_epoch == 1 and rec.curve[0].val_metric == rec.val_metric
