@@ -255,11 +255,17 @@ def check_method(cls: type, tmp_dir: Path | str | None = None, *, tasks=None, ba
     if sb is not None and not isinstance(sb, (set, frozenset)):
         _fail(cls, "", f"supported_backbones must be None (any) or a frozenset of names, got {sb!r}")
     method_config = cls.Config(**(config or {}))
-    check = getattr(cls, "check", None)
-    tmp = Path(tmp_dir) if tmp_dir is not None else Path(tempfile.mkdtemp(prefix="gnnbench-contract-"))
     order = [Task.NODE_TRANSDUCTIVE, Task.NODE_INDUCTIVE, Task.LINK]
     task_list = sorted(tasks or declared, key=order.index)
     names = list(backbones or _backbones(cls))
+    if tmp_dir is not None:
+        return _check_method_cases(cls, method_config, task_list, names, Path(tmp_dir), epochs)
+    with tempfile.TemporaryDirectory(prefix="gnnbench-contract-") as tmp:  # removed afterwards
+        return _check_method_cases(cls, method_config, task_list, names, Path(tmp), epochs)
+
+
+def _check_method_cases(cls, method_config, task_list, names, tmp: Path, epochs: int) -> None:
+    check = getattr(cls, "check", None)
     # every task with the first backbone, every backbone with the first task
     cases = [(t, names[0]) for t in task_list] + [(task_list[0], b) for b in names[1:]]
     first = True
@@ -361,16 +367,25 @@ def check_dataset(cls: type, root: Path | str | None = None, cache_dir: Path | s
         _fail(cls, "", f"info() gave task {info.task!r} and metric {info.metric!r}")
     check = getattr(plugin, "check", None)
     if callable(check):
-        empty = Path(tempfile.mkdtemp(prefix="gnnbench-empty-root-"))
-        try:
-            check(empty)
-        except DatasetMissingError:
-            pass
-        else:
-            _fail(cls, "", "check(root) accepted an empty data root; raise DatasetMissingError naming the files")
+        with tempfile.TemporaryDirectory(prefix="gnnbench-empty-root-") as empty:
+            try:
+                check(Path(empty))
+            except DatasetMissingError:
+                pass
+            else:
+                _fail(cls, "", "check(root) accepted an empty data root; raise DatasetMissingError naming the files")
         if root is None:
             return  # nothing more can be checked without its files
-    ds = plugin.load(Path(root) if root else None, Path(cache_dir or tempfile.mkdtemp(prefix="gnnbench-cache-")))
+    if cache_dir is None:
+        with tempfile.TemporaryDirectory(prefix="gnnbench-cache-") as cache:  # removed afterwards
+            return _check_loaded(cls, plugin, info, root, Path(cache))
+    return _check_loaded(cls, plugin, info, root, Path(cache_dir))
+
+
+def _check_loaded(cls, plugin, info, root, cache: Path) -> None:
+    import torch
+
+    ds = plugin.load(Path(root) if root else None, cache)
     g = ds.graph
     n = int(g.num_nodes)
     if info.num_nodes is not None and info.task != Task.NODE_INDUCTIVE and info.num_nodes != n:
