@@ -196,12 +196,16 @@ def _size(row) -> float | None:
 
 def scaling_figure(agg, memory: str = "working"):
     """Training working memory (MiB), epoch time (s) and inference time (s) against the number of
-    nodes (log), one line per method, backbone and configuration-but-size; OOM groups marked ×.
+    nodes, log–log, one line per method, backbone and configuration-but-size; OOM groups marked ×.
 
     Every group with a graph size (stored ``num_nodes``, or ``dataset_config.num_nodes``) is a point;
     groups whose configurations differ only in the dataset or its size (:data:`.aggregate.SIZE_KEYS`)
-    form a line. A group none of whose seeds completed because of memory (``oom``) is drawn as a
-    red × on the panel's top edge at its size. The figure needs a configuration on two sizes.
+    form a line (a configuration measured at one size is a lone point). A group none of whose seeds
+    completed because of memory (``oom``) is drawn as a × in its line's colour on the panel's top
+    edge at its size. Both axes are logarithmic: the methods' figures span orders of magnitude
+    (SGC's epoch against full-graph's), and a linear axis flattens all but the largest; a value of
+    0 (nothing measured to the clock's resolution) has no place on it and is left out of the panel.
+    The figure needs a configuration on two sizes.
     """
     import pandas as pd
     from matplotlib.ticker import NullFormatter
@@ -209,8 +213,7 @@ def scaling_figure(agg, memory: str = "working"):
     sub = agg.assign(_size=[_size(r) for _, r in agg.iterrows()])
     sub = sub[sub["_size"].notna() & sub["status"].isin(["completed", "oom"])]
     sizes = sub.groupby(["method", "backbone", "series"])["_size"].transform("nunique")
-    sub = sub[sizes > 1]
-    if sub[sub["status"] == "completed"].empty:
+    if not (sizes > 1).any() or sub[sub["status"] == "completed"].empty:
         return None, pd.DataFrame()
     col, mem_label = memory_column(sub[sub["status"] == "completed"], memory)
     lines = sub.groupby(["method", "backbone", "series"], sort=True)
@@ -227,7 +230,8 @@ def scaling_figure(agg, memory: str = "working"):
         colour = colours[f"{method}/{backbone}/{series}"]
         ok, oom = g[g["status"] == "completed"], g[g["status"] == "oom"]
         for ax, (c, _, div) in panels:
-            ax.plot(ok["_size"], ok[c] / div, "o-", color=colour, label=plain(label))
+            shown = ok[ok[c] > 0]  # a log axis: 0 and missing figures are left out
+            ax.plot(shown["_size"], shown[c] / div, "o-", color=colour, label=plain(label))
             if len(oom):
                 ax.plot(oom["_size"], [1.0] * len(oom), "x", color=colour, ms=10, mew=2.5,
                         transform=ax.get_xaxis_transform(), clip_on=False)
@@ -235,8 +239,8 @@ def scaling_figure(agg, memory: str = "working"):
                        "inference_time_s_median", "epoch_sample_s", "epoch_compute_s", col]].assign(line=label))
     for ax, (_, ylabel, _) in panels:
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of short decades overlap
-        ax.set_ylim(bottom=0)
         ax.set_xlabel("nodes in the graph (log)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")

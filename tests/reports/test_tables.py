@@ -310,6 +310,8 @@ def test_scaling_marks_oom(db_url, trial_adder):
             status = "oom" if (method, n) == ("full_graph", 4000) else "completed"
             trial_adder(store, method, "sage", "synthetic", 0, status, test=0.5, rss_mib=n / 10, compute_s=n / 1000,
                         inference_s=n / 1e4, dataset_config={"num_nodes": n}, num_nodes=n)
+    trial_adder(store, "vqgnn", "sage", "synthetic", 0, "completed", test=0.5, rss_mib=300, compute_s=3,
+                inference_s=0.5, dataset_config={"num_nodes": 1000}, num_nodes=1000)  # one size: a lone point
     fig, frame = scaling_figure(aggregate(load_trials(store, Filters())))
     assert [ax.get_ylabel() for ax in fig.axes[:3]] == ["peak CPU RSS (MiB; no working-memory figures stored)",
                                                          "epoch time (s, median)", "inference time (s, median)"]
@@ -317,7 +319,10 @@ def test_scaling_marks_oom(db_url, trial_adder):
     assert full[["num_nodes", "status"]].values.tolist() == [[1000, "completed"], [2000, "completed"], [4000, "oom"]]
     markers = [line for line in fig.axes[0].lines if line.get_marker() == "x"]
     assert len(markers) == 1 and markers[0].get_xdata().tolist() == [4000]
-    assert all(ax.get_ylim()[0] == 0 for ax in fig.axes[:3])  # memory and time axes start at zero
+    assert all(ax.get_yscale() == ax.get_xscale() == "log" for ax in fig.axes[:3])  # log-log
+    lone = [line for line in fig.axes[0].lines if line.get_label() == "vqgnn / sage"]
+    assert len(lone) == 1 and lone[0].get_xdata().tolist() == [1000] and lone[0].get_ydata().tolist() == [300]
+    assert frame[frame["method"] == "vqgnn"]["num_nodes"].tolist() == [1000]
     assert "out of memory" in fig._suptitle.get_text()
 
 
