@@ -8,14 +8,16 @@ a quantized 2-layer MLP, then ``K`` quantized smoothness-aware message propagati
         Δ_k = S_k − H_k                                                the layer change
         H_{k+1} = S_k + 2 η λ_k ⊙ Q'(C Δ_k)                          (Q' a second quantizer triple)
         s_{k+1} = s_k + 2 η_s λ_k s_k
-        λ_{k+1} = λ_k + η_λ (a · |E| − s_k² − tr(Δ_kᵀ L Δ_k))        multiplier ascent, per node
+        λ_{k+1} = Π(λ_k + η_λ (a · |E| − s_k² − tr(Δ_kᵀ L Δ_k)))     multiplier ascent, per node
     logits = H_K
 
 with ``C`` the backbone's convolution matrix (GCN: ``Â = D̂^{-1/2}(A+I)D̂^{-1/2}``; SAGE: ``D⁻¹A``;
 from :mod:`gnnbench.backbones.conv`), ``L = I − Â`` (``Â`` from :func:`gcn_matrix` whatever the
 backbone: the authors' normalised incidence ``B`` with ``BᵀB = L``), ``|E|`` the non-zeros of
 ``Â`` (self-loops included, as the authors count them), the constraint
-``tr(ΔᵀLΔ) + s² = a·|E|`` on the layer change, ``λ₀ = s₀ = 0.001`` per node.  Every ``Q`` is a
+``tr(ΔᵀLΔ) + s² = a·|E|`` on the layer change, ``λ₀ = s₀ = 0.001`` per node, ``Π`` the
+projection onto the interval :meth:`SMPConstants.multiplier_bounds` (``[−0.263, 5]`` at the
+defaults; see the fixes below).  Every ``Q`` is a
 :class:`~.qlr.QLRQuantizer`; the per-edge message ``w_ij · H[j]`` is quantized edge by edge
 (``messages="edge"``, the authors') or at its sender, ``w_ij · Q_msg(H[j])`` (``"node"``, what
 the integer engine's embedding-bag kernel computes exactly, see :mod:`.integer`).
@@ -31,6 +33,17 @@ Fixes of the authors' defects, each a departure from their code:
 * the multiplier and slack ``λ, s`` are state of the method (Platt & Barr's differential
   multiplier method ascends them), held out of back-propagation (``detach``); their code
   differentiates the loss through ``λ``'s update into ``tr(ΔᵀLΔ)``;
+* **projected multiplier ascent** (the INT2-BT* NaN): their ascent is unbounded, and
+  ``tr(ΔᵀLΔ)`` is a sum over all ``N·C`` entries that grows with the square of the logits as
+  they train, so where the constraint cannot be met it drives ``λ`` far from 0 within one forward
+  pass (INT2-BT* on Cora, ``a·|E| = 1326``: ``tr`` ~1e5 by epoch 40, ``λ`` ~ −3 per step); once
+  ``λ`` leaves the interval where a step is non-expansive, the correction ``2ηλ Q'(CΔ)``
+  amplifies ``Δ`` geometrically over the remaining steps (seed 2: ``λ`` −8, −105, −1.5e5, then
+  −1e33 and a NaN loss in epoch 78).  Flipping the ascent's sign, or differentiating through
+  ``λ`` as they do, diverges as well (measured).  Here ``λ`` is projected, after each ascent
+  step, onto the interval where the linearised step ``H ↦ S + 2ηλ C Δ`` has gain at most 1 on
+  every eigenvalue of ``C`` in ``[−1, 1]`` (:meth:`SMPConstants.multiplier_bounds`), which
+  holds the ``K`` steps bounded whatever the graph, the width or the training stage;
 * the quantizers' ``α`` learn (:mod:`.qlr`: their backward pass gives ``α`` a zero gradient);
 * the features are quantized before their dropout, not after (their ``lin1`` quantizes the
   dropped-out features): the batch range of a constant then stays constant, whereas a dropout
@@ -78,6 +91,31 @@ class SMPConstants:
     eta_lambda: float = 1e-5
     threshold: float = 1e-5
     lambda0: float = 1e-3
+
+    def multiplier_bounds(self) -> tuple[float, float]:
+        """``[λ_lo, λ_hi]``: the multipliers at which one step stays non-expansive.
+
+        Linearised in ``H`` (quantizers as the identity), a step maps an eigenvector of ``C`` with
+        eigenvalue ``c ∈ [−1, 1]`` (GCN's ``Â`` and SAGE's ``D⁻¹A`` have real spectra there) by
+        the gain ``G(c, λ) = a(c) − 2ηλ c (1 − a(c))``, ``a(c) = 1 − (1 + μ)η + μηc`` (the gain of
+        ``S``; ``Δ = S − H`` has gain ``a − 1``).  ``G`` is affine in ``λ``; the bounds intersect
+        ``|G(c, λ)| ≤ 1`` over a grid of ``c``.  At the defaults (``μ = 9, η = 0.1``):
+        ``[−0.263, 5.0]`` (the lower end from ``c = −1``, the upper from ``c = −1`` as well).
+
+        Raises:
+            ValueError: the step without correction is already expansive (``|a(c)| > 1`` for some
+                ``c``: ``η(1 + 2μ) > 2``), so no multiplier keeps it bounded.
+        """
+        c = torch.linspace(-1.0, 1.0, 2001, dtype=torch.float64)
+        a = 1 - (1 + self.mu) * self.eta + self.mu * self.eta * c
+        if bool((a.abs() > 1 + 1e-12).any()):
+            raise ValueError(f"the SMP step is expansive without correction at mu={self.mu}, eta={self.eta} "
+                             f"(needs eta*(1+2*mu) <= 2); lower method.smp_step or method.smp_lambda")
+        b = -2 * self.eta * c * (1 - a)  # G = a + λ b
+        nz = b.abs() > 1e-12
+        lo_c, hi_c = (-1 - a[nz]) / b[nz], (1 - a[nz]) / b[nz]
+        lo, hi = torch.minimum(lo_c, hi_c), torch.maximum(lo_c, hi_c)
+        return float(lo.max()), float(hi.min())
 
 
 @dataclass
@@ -260,6 +298,7 @@ class PropagationGNN(torch.nn.Module):
         self.gap = torch.nn.ModuleList(QuantPropagation(bits, bt, messages) for _ in range(steps))
         self.residuals: Tensor | None = None
         self.multipliers: Tensor | None = None
+        self.bounds = (smp or SMPConstants()).multiplier_bounds()
 
     def transform(self, x: Tensor) -> Tensor:
         """The MLP: ``[N, in]`` → ``Z: [N, out]``."""
@@ -289,7 +328,7 @@ class PropagationGNN(torch.nn.Module):
                 energy = laplacian_energy(d, graph.gcn)
             residual = energy + s * s - c.threshold * graph.num_edges  # [N, 1]
             s_next = s + 2 * c.eta_s * lam * s
-            lam_next = lam - c.eta_lambda * residual
+            lam_next = (lam - c.eta_lambda * residual).clamp_(*self.bounds)  # projected ascent
         return out, lam_next, s_next, residual.mean()
 
     def propagate(self, z: Tensor, graph: PropagationGraph) -> Tensor:
