@@ -215,7 +215,7 @@ class IntegerPropagationGNN:
         s = z.new_full((z.size(0), 1), c.lambda0)
         h = z
         a, b = 1 - (1 + c.mu) * c.eta, c.mu * c.eta
-        lam_lo, lam_hi = m.bounds
+        lam_lo, lam_hi = m.bounds(self.graph)
         for k in range(len(m.prop)):
             sub = self.propagate(h, m.prop[k]).mul_(b).add_(z, alpha=c.eta)
             if a:
