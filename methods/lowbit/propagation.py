@@ -161,9 +161,11 @@ class PropagationGraph:
                    conv.to_sparse_csr(), gcn.to_sparse_csr(), gcn.nnz, conv.num_nodes, conv_is_gcn, c_min)
 
 
-#: Lanczos tolerance of :func:`smallest_eigenvalue` and the margin taken below its estimate
+#: Lanczos tolerance of :func:`smallest_eigenvalue`, the margin taken below its estimate, and its
+#: cap on ARPACK restarts (about 20 products with ``Â`` each; Cora and CiteSeer converge in 0.04 s)
 EIGEN_TOL = 1e-4
 EIGEN_MARGIN = 1e-3
+EIGEN_MAXITER = 300
 
 
 def smallest_eigenvalue(matrix) -> float:
@@ -172,7 +174,8 @@ def smallest_eigenvalue(matrix) -> float:
 
     Lanczos (``scipy.sparse.linalg.eigsh``, ``which="SA"``) on the edge list, minus
     :data:`EIGEN_MARGIN` (a Ritz value lies inside the spectrum, so the estimate is from above);
-    ``−1`` (the bound of a normalised adjacency) if Lanczos does not converge.
+    ``−1`` (the bound of a normalised adjacency) if Lanczos does not converge within
+    :data:`EIGEN_MAXITER` restarts.
     """
     import numpy as np
     import scipy.sparse as sp
@@ -184,7 +187,7 @@ def smallest_eigenvalue(matrix) -> float:
     m = sp.csr_matrix((matrix.weight.detach().cpu().double().numpy(),
                        (matrix.dst.cpu().numpy(), matrix.src.cpu().numpy())), shape=(n, n))
     try:
-        value = float(eigsh(m, k=1, which="SA", tol=EIGEN_TOL, maxiter=20 * n,
+        value = float(eigsh(m, k=1, which="SA", tol=EIGEN_TOL, maxiter=EIGEN_MAXITER,
                             v0=np.ones(n), return_eigenvectors=False)[0])
     except ArpackNoConvergence:
         return -1.0
