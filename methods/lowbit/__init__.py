@@ -63,7 +63,10 @@ class LowBit:
                 BT 0.2, BT* 0.1) — ``"propagation"`` only.
             smp_step: η, the primal step of ``"propagation"`` (default 0.1, the authors' ``eta_H``).
             smp_multiplier_step: η_λ, the multiplier step of ``"propagation"`` (default 1e-5, the
-                authors' ``--lambda_threshold``).
+                authors' ``--lambda_threshold``); each step's ``λ`` is projected onto the interval
+                where the step is non-expansive on the graph
+                (:meth:`~.propagation.SMPConstants.multiplier_bounds`: Cora ``[−4.09, 10.4]``),
+                without which INT2-BT* training diverged to NaN.
             alpha_lr: learning rate of the quantizers' ``α`` (default 1e-4, the authors' ``--lr``;
                 the weights use ``train.lr``) — ``"propagation"`` only.
             smp: smoothness-aware message propagation (default ``True``).  ``"propagation"``:

@@ -19,7 +19,7 @@
 * The SMP combination is float elementwise; ``tr(ΔᵀLΔ) = ‖Δ‖² − ⟨Δ, ÂΔ⟩`` takes ``ÂΔ`` from the
   correction's own embedding bag when ``C = Â`` (GCN; ``Q'_msg(Δ)`` in place of ``Δ``: it moves
   only the multipliers ``λ``, by ``η_λ`` times the difference) and from an 8-bit embedding bag
-  over ``Â`` otherwise.
+  over ``Â`` otherwise; ``λ`` is projected onto the model's ``bounds`` as in training.
 """
 from __future__ import annotations
 
@@ -215,6 +215,7 @@ class IntegerPropagationGNN:
         s = z.new_full((z.size(0), 1), c.lambda0)
         h = z
         a, b = 1 - (1 + c.mu) * c.eta, c.mu * c.eta
+        lam_lo, lam_hi = m.bounds(self.graph)
         for k in range(len(m.prop)):
             sub = self.propagate(h, m.prop[k]).mul_(b).add_(z, alpha=c.eta)
             if a:
@@ -228,5 +229,5 @@ class IntegerPropagationGNN:
             h = sub.add_(gap.mul_(lam).mul_(2 * c.eta))
             residual = s * s + (energy - c.threshold * self.graph.num_edges)
             s = s + 2 * c.eta_s * lam * s
-            lam = lam - c.eta_lambda * residual
+            lam = (lam - c.eta_lambda * residual).clamp_(lam_lo, lam_hi)
         return h

@@ -8,14 +8,16 @@ a quantized 2-layer MLP, then ``K`` quantized smoothness-aware message propagati
         Δ_k = S_k − H_k                                                the layer change
         H_{k+1} = S_k + 2 η λ_k ⊙ Q'(C Δ_k)                          (Q' a second quantizer triple)
         s_{k+1} = s_k + 2 η_s λ_k s_k
-        λ_{k+1} = λ_k + η_λ (a · |E| − s_k² − tr(Δ_kᵀ L Δ_k))        multiplier ascent, per node
+        λ_{k+1} = Π(λ_k + η_λ (a · |E| − s_k² − tr(Δ_kᵀ L Δ_k)))     multiplier ascent, per node
     logits = H_K
 
 with ``C`` the backbone's convolution matrix (GCN: ``Â = D̂^{-1/2}(A+I)D̂^{-1/2}``; SAGE: ``D⁻¹A``;
 from :mod:`gnnbench.backbones.conv`), ``L = I − Â`` (``Â`` from :func:`gcn_matrix` whatever the
 backbone: the authors' normalised incidence ``B`` with ``BᵀB = L``), ``|E|`` the non-zeros of
 ``Â`` (self-loops included, as the authors count them), the constraint
-``tr(ΔᵀLΔ) + s² = a·|E|`` on the layer change, ``λ₀ = s₀ = 0.001`` per node.  Every ``Q`` is a
+``tr(ΔᵀLΔ) + s² = a·|E|`` on the layer change, ``λ₀ = s₀ = 0.001`` per node, ``Π`` the
+projection onto the interval :meth:`SMPConstants.multiplier_bounds` (at the defaults
+``[−4.09, 10.4]`` on Cora's ``Â``, ``[−0.263, 5]`` on any graph; see the fixes below).  Every ``Q`` is a
 :class:`~.qlr.QLRQuantizer`; the per-edge message ``w_ij · H[j]`` is quantized edge by edge
 (``messages="edge"``, the authors') or at its sender, ``w_ij · Q_msg(H[j])`` (``"node"``, what
 the integer engine's embedding-bag kernel computes exactly, see :mod:`.integer`).
@@ -31,6 +33,19 @@ Fixes of the authors' defects, each a departure from their code:
 * the multiplier and slack ``λ, s`` are state of the method (Platt & Barr's differential
   multiplier method ascends them), held out of back-propagation (``detach``); their code
   differentiates the loss through ``λ``'s update into ``tr(ΔᵀLΔ)``;
+* **projected multiplier ascent** (the INT2-BT* NaN): their ascent is unbounded, and
+  ``tr(ΔᵀLΔ)`` is a sum over all ``N·C`` entries that grows with the square of the logits as
+  they train, so where the constraint cannot be met it drives ``λ`` far from 0 within one forward
+  pass (INT2-BT* on Cora, ``a·|E| = 1326``: ``tr`` ~1e5 by epoch 40, ``λ`` ~ −3 per step); once
+  ``λ`` leaves the interval where a step is non-expansive, the correction ``2ηλ Q'(CΔ)``
+  amplifies ``Δ`` geometrically over the remaining steps (seed 2: ``λ`` −8, −105, −1.5e5, then
+  −1e33 and a NaN loss in epoch 78).  Flipping the ascent's sign, or differentiating through
+  ``λ`` as they do, diverges as well (measured).  Here ``λ`` is projected, after each ascent
+  step, onto the interval where the linearised step ``H ↦ S + 2ηλ C Δ`` has gain at most 1 on
+  every eigenvalue of ``C`` (:meth:`SMPConstants.multiplier_bounds`; the spectrum's lower end
+  by Lanczos for GCN, :func:`smallest_eigenvalue`, ``−1`` for other ``C``), which holds the
+  ``K`` steps bounded whatever the width or the training stage.  On Cora the bound is
+  ``λ ≥ −4.09``, where the divergence was seen to start (``λ`` −4 trained on, −8 did not);
 * the quantizers' ``α`` learn (:mod:`.qlr`: their backward pass gives ``α`` a zero gradient);
 * the features are quantized before their dropout, not after (their ``lin1`` quantizes the
   dropped-out features): the batch range of a constant then stays constant, whereas a dropout
@@ -43,6 +58,7 @@ Fixes of the authors' defects, each a departure from their code:
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -52,7 +68,7 @@ from torch import Tensor
 from .qlr import CLIP_GRADIENT, Grid, QLRQuantizer
 
 __all__ = ["SMPConstants", "PropagationGraph", "QuantLinear", "QuantPropagation", "PropagationGNN",
-           "laplacian_energy", "model_size_bytes"]
+           "laplacian_energy", "model_size_bytes", "smallest_eigenvalue"]
 
 #: edges per chunk when per-edge messages are formed (memory ``chunk × C`` floats)
 EDGE_CHUNK = 1 << 18
@@ -79,6 +95,36 @@ class SMPConstants:
     threshold: float = 1e-5
     lambda0: float = 1e-3
 
+    def multiplier_bounds(self, c_min: float = -1.0) -> tuple[float, float]:
+        """``[λ_lo, λ_hi]``: the multipliers at which one step stays non-expansive.
+
+        Linearised in ``H`` (quantizers as the identity), a step maps an eigenvector of ``C`` with
+        eigenvalue ``c ∈ [c_min, 1]`` (GCN's ``Â`` and SAGE's ``D⁻¹A`` have real spectra in
+        ``[−1, 1]``) by the gain ``G(c, λ) = a(c) − 2ηλ c (1 − a(c))``,
+        ``a(c) = 1 − (1 + μ)η + μηc`` (the gain of ``S``; ``Δ = S − H`` has gain ``a − 1``).
+        ``G`` is affine in ``λ``; the bounds intersect ``|G(c, λ)| ≤ 1`` over a grid of ``c``.
+        At the defaults (``μ = 9, η = 0.1``): ``[−0.263, 5.0]`` for ``c_min = −1`` (any graph),
+        ``[−4.09, 10.4]`` for Cora's ``Â`` (``c_min = −0.483``), ``[−3.76, 9.96]`` for CiteSeer's
+        (``−0.502``).
+
+        Args:
+            c_min: the smallest eigenvalue of ``C`` (a lower bound of it), in ``[−1, 1)``.
+
+        Raises:
+            ValueError: the step without correction is already expansive (``|a(c)| > 1`` for some
+                ``c``: ``η(1 + 2μ) > 2``), so no multiplier keeps it bounded.
+        """
+        c = torch.linspace(max(-1.0, min(c_min, 0.0)), 1.0, 2001, dtype=torch.float64)
+        a = 1 - (1 + self.mu) * self.eta + self.mu * self.eta * c
+        if bool((a.abs() > 1 + 1e-12).any()):
+            raise ValueError(f"the SMP step is expansive without correction at mu={self.mu}, eta={self.eta} "
+                             f"(needs eta*(1+2*mu) <= 2); lower method.smp_step or method.smp_lambda")
+        b = -2 * self.eta * c * (1 - a)  # G = a + λ b
+        nz = b.abs() > 1e-12
+        lo_c, hi_c = (-1 - a[nz]) / b[nz], (1 - a[nz]) / b[nz]
+        lo, hi = torch.minimum(lo_c, hi_c), torch.maximum(lo_c, hi_c)
+        return float(lo.max()), float(hi.min())
+
 
 @dataclass
 class PropagationGraph:
@@ -91,6 +137,9 @@ class PropagationGraph:
         num_edges: ``|E|``, the non-zeros of ``Â`` (self-loops included).
         num_nodes: ``N``.
         conv_is_gcn: ``C`` is ``Â`` (GCN), so an unquantized propagation of ``Δ`` gives ``ÂΔ``.
+        c_min: a lower bound of ``C``'s smallest eigenvalue (:func:`smallest_eigenvalue` of ``Â``
+            for GCN; ``−1``, the bound of every normalised adjacency, otherwise), for
+            :meth:`SMPConstants.multiplier_bounds`.
     """
 
     src: Tensor
@@ -101,13 +150,48 @@ class PropagationGraph:
     num_edges: int
     num_nodes: int
     conv_is_gcn: bool = False
+    c_min: float = -1.0
 
     @classmethod
     def build(cls, conv, gcn, conv_is_gcn: bool = False) -> PropagationGraph:
         """From two :class:`~gnnbench.backbones.conv.ConvMatrix`: the backbone's ``C`` and ``Â``."""
         order = torch.argsort(conv.dst * conv.num_nodes + conv.src)  # CSR order: rows = receivers
+        c_min = smallest_eigenvalue(gcn) if conv_is_gcn else -1.0
         return cls(conv.src[order].contiguous(), conv.dst[order].contiguous(), conv.weight[order].float().contiguous(),
-                   conv.to_sparse_csr(), gcn.to_sparse_csr(), gcn.nnz, conv.num_nodes, conv_is_gcn)
+                   conv.to_sparse_csr(), gcn.to_sparse_csr(), gcn.nnz, conv.num_nodes, conv_is_gcn, c_min)
+
+
+#: Lanczos tolerance of :func:`smallest_eigenvalue`, the margin taken below its estimate, and its
+#: cap on ARPACK restarts (about 20 products with ``Â`` each; Cora and CiteSeer converge in 0.04 s)
+EIGEN_TOL = 1e-4
+EIGEN_MARGIN = 1e-3
+EIGEN_MAXITER = 300
+
+
+def smallest_eigenvalue(matrix) -> float:
+    """A lower bound of the smallest eigenvalue of a symmetric
+    :class:`~gnnbench.backbones.conv.ConvMatrix` (``Â``), in ``[−1, 1]``.
+
+    Lanczos (``scipy.sparse.linalg.eigsh``, ``which="SA"``) on the edge list, minus
+    :data:`EIGEN_MARGIN` (a Ritz value lies inside the spectrum, so the estimate is from above);
+    ``−1`` (the bound of a normalised adjacency) if Lanczos does not converge within
+    :data:`EIGEN_MAXITER` restarts.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+
+    n = matrix.num_nodes
+    if n < 3:
+        return -1.0
+    m = sp.csr_matrix((matrix.weight.detach().cpu().double().numpy(),
+                       (matrix.dst.cpu().numpy(), matrix.src.cpu().numpy())), shape=(n, n))
+    try:
+        value = float(eigsh(m, k=1, which="SA", tol=EIGEN_TOL, maxiter=EIGEN_MAXITER,
+                            v0=np.ones(n), return_eigenvectors=False)[0])
+    except ArpackNoConvergence:
+        return -1.0
+    return max(-1.0, value - EIGEN_MARGIN)
 
 
 def laplacian_energy(delta: Tensor, gcn: Tensor) -> Tensor:
@@ -289,7 +373,7 @@ class PropagationGNN(torch.nn.Module):
                 energy = laplacian_energy(d, graph.gcn)
             residual = energy + s * s - c.threshold * graph.num_edges  # [N, 1]
             s_next = s + 2 * c.eta_s * lam * s
-            lam_next = lam - c.eta_lambda * residual
+            lam_next = (lam - c.eta_lambda * residual).clamp_(*self.bounds(graph))  # projected ascent
         return out, lam_next, s_next, residual.mean()
 
     def propagate(self, z: Tensor, graph: PropagationGraph) -> Tensor:
@@ -309,9 +393,18 @@ class PropagationGNN(torch.nn.Module):
     def forward(self, x: Tensor, graph: PropagationGraph) -> Tensor:
         return self.propagate(self.transform(x), graph)
 
+    def bounds(self, graph: PropagationGraph) -> tuple[float, float]:
+        """The interval of the multipliers on ``graph`` (:meth:`SMPConstants.multiplier_bounds`)."""
+        return _bounds(self.smp or SMPConstants(), graph.c_min)
+
     def quantizers(self) -> list[QLRQuantizer]:
         """Every quantizer of the model."""
         return [m for m in self.modules() if isinstance(m, QLRQuantizer)]
+
+
+@functools.lru_cache(maxsize=64)
+def _bounds(c: SMPConstants, c_min: float) -> tuple[float, float]:
+    return c.multiplier_bounds(c_min)
 
 
 #: bytes of one quantizer's stored state: α, the batch min and max (float32 each)

@@ -45,9 +45,55 @@ def test_smp_residual_and_multiplier_follow_the_dense_definition():
         assert float(model.multipliers[k]) == pytest.approx(float(lam.mean()), rel=1e-4, abs=1e-7)
         h = sub + 2 * c.eta * lam * (a.to_dense() @ delta)
         s = s + 2 * c.eta_s * lam * s
-        lam = lam - c.eta_lambda * residual  # ascent on a·|E| − s² − tr(ΔᵀLΔ)
+        lam = (lam - c.eta_lambda * residual).clamp(*c.multiplier_bounds(graph.c_min))  # ascent on a·|E| − s² − tr(ΔᵀLΔ)
     with torch.no_grad():
         assert torch.allclose(model(x, graph), h, atol=1e-5)
+
+
+def test_multiplier_bounds_are_where_the_linear_step_stops_contracting():
+    c = SMPConstants()
+    lo, hi = c.multiplier_bounds()
+    a_neg = 1 - c.eta - 2 * c.mu * c.eta  # a(c) at c = −1
+    assert lo == pytest.approx(-(1 + a_neg) / (2 * c.eta * (1 - a_neg)), rel=1e-6)
+    assert hi == pytest.approx(1 / (2 * c.eta), rel=1e-6)
+    # the dense step matrix of one step, H ↦ A H + 2ηλ Â (A − I) H, on a graph: spectral radius ≤ 1 inside
+    _, a = _graph()
+    adj = a.to_dense().double()
+    step = (1 - (1 + c.mu) * c.eta) * torch.eye(40, dtype=torch.float64) + c.mu * c.eta * adj
+    def radius(lam):
+        m = step + 2 * c.eta * lam * adj @ (step - torch.eye(40, dtype=torch.float64))
+        return float(torch.linalg.eigvals(m).abs().max())
+    assert radius(lo) <= 1 + 1e-6 and radius(hi) <= 1 + 1e-6
+    assert radius(8 * hi) > 1 and radius(-8 * hi) > 1  # unprojected multipliers: the steps diverge
+    # on the graph's own spectrum the interval is wider and tight: just outside it the step expands
+    graph, _ = _graph()
+    dense_min = float(torch.linalg.eigvalsh(adj).min())
+    assert dense_min - 2e-3 <= graph.c_min <= dense_min
+    g_lo, g_hi = c.multiplier_bounds(graph.c_min)
+    assert g_lo < lo and g_hi >= hi
+    assert radius(g_lo) <= 1 + 1e-6 and radius(g_hi) <= 1 + 1e-6
+    assert radius(1.05 * g_lo) > 1 and radius(1.05 * g_hi) > 1
+    with pytest.raises(ValueError, match="expansive"):
+        SMPConstants(eta=0.5).multiplier_bounds()
+
+
+def test_a_violated_constraint_does_not_make_the_steps_diverge():
+    """The INT2-BT* NaN (issue 17): with ``tr(ΔᵀLΔ) ≫ a·|E|`` the ascent drove ``λ`` to −10³ in one
+    step and ``2ηλ Q'(CΔ)`` then grew ``H`` geometrically over the ``K`` steps (inf, then NaN);
+    the projected multiplier keeps every step non-expansive."""
+    torch.manual_seed(0)
+    graph, a = _graph()
+    c = SMPConstants(threshold=0.1, eta_lambda=1e-5)
+    model = PropagationGNN(8, 16, 4, 32, 0.0, 30, c).eval()
+    x = 3000 * torch.randn(40, 8)  # logits grow in training: tr(ΔᵀLΔ) ~ 7e7 here, a·|E| ~ 20
+    with torch.no_grad():
+        z = model.transform(x)
+        out = model(x, graph)
+    lo, hi = model.bounds(graph)
+    assert float(model.residuals[0]) > 1e3 * c.threshold * graph.num_edges  # the constraint is violated
+    assert torch.isfinite(out).all()
+    assert float(out.abs().max()) <= 10 * float(z.abs().max())
+    assert all(lo - 1e-9 <= float(m) <= hi + 1e-9 for m in model.multipliers)
 
 
 def test_without_smp_a_step_is_personalised_propagation():
