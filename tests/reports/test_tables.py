@@ -306,8 +306,8 @@ def test_scaling_marks_oom(db_url, trial_adder):
 
     store = Store(db_url)
     for n in (1000, 2000, 4000):
-        for method in ("full_graph", "cluster_gcn"):
-            status = "oom" if (method, n) == ("full_graph", 4000) else "completed"
+        for method in ("full_graph", "cluster_gcn", "sign"):
+            status = "oom" if n == 4000 and method != "cluster_gcn" else "completed"
             trial_adder(store, method, "sage", "synthetic", 0, status, test=0.5, rss_mib=n / 10, compute_s=n / 1000,
                         inference_s=n / 1e4, dataset_config={"num_nodes": n}, num_nodes=n)
     trial_adder(store, "vqgnn", "sage", "synthetic", 0, "completed", test=0.5, rss_mib=300, compute_s=3,
@@ -318,7 +318,8 @@ def test_scaling_marks_oom(db_url, trial_adder):
     full = frame[frame["method"] == "full_graph"]
     assert full[["num_nodes", "status"]].values.tolist() == [[1000, "completed"], [2000, "completed"], [4000, "oom"]]
     markers = [line for line in fig.axes[0].lines if line.get_marker() == "x"]
-    assert len(markers) == 1 and markers[0].get_xdata().tolist() == [4000]
+    assert len(markers) == 2 and all(m.get_xdata().tolist() == [4000] for m in markers)
+    assert sorted(float(m.get_ydata()[0]) for m in markers) == pytest.approx([0.94, 1.0])  # stacked, not hidden
     assert all(ax.get_yscale() == ax.get_xscale() == "log" for ax in fig.axes[:3])  # log-log
     lone = [line for line in fig.axes[0].lines if line.get_label() == "vqgnn / sage"]
     assert len(lone) == 1 and lone[0].get_xdata().tolist() == [1000] and lone[0].get_ydata().tolist() == [300]
