@@ -212,8 +212,8 @@ def execute_trial(config: TrialConfig, data_root: Path | None, cache_root: Path,
     ``train_step`` as compute, validates every ``train.eval_every`` epochs (not counted as training
     time), keeps the model state of the best validation epoch, and finally restores it and times
     one ``predict(["valid", "test"])`` pass (``inference_time_s``) whose test value is reported:
-    OGB's convention.  With ``train.epochs = 1`` that final pass is also the epoch's validation.  Every prediction is checked (:func:`gnnbench.metrics.check_prediction`)
-    before it is scored.
+    OGB's convention.  With ``train.epochs = 1`` that final pass is also the epoch's validation.
+    Every prediction is checked (:func:`gnnbench.metrics.check_prediction`) before it is scored.
 
     Exceptions are recorded, not raised: status ``failed`` (traceback in ``error``) or ``oom``.
     ``emit`` receives progress events (``{"type": "epoch", **EpochPoint fields, "epochs": N}``).

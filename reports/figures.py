@@ -202,10 +202,10 @@ def scaling_figure(agg, memory: str = "working"):
     groups whose configurations differ only in the dataset or its size (:data:`.aggregate.SIZE_KEYS`)
     form a line (a configuration measured at one size is a lone point). A group none of whose seeds
     completed because of memory (``oom``) is drawn as a × in its line's colour on the panel's top
-    edge at its size (several at one size stacked downwards). Both axes are logarithmic: the methods' figures span orders of magnitude
-    (SGC's epoch against full-graph's), and a linear axis flattens all but the largest; a value of
-    0 (nothing measured to the clock's resolution) has no place on it and is left out of the panel.
-    The figure needs a configuration on two sizes.
+    edge at its size (several at one size stacked downwards). Both axes are logarithmic: the
+    methods' figures span orders of magnitude (SGC's epoch against full-graph's), and a linear
+    axis flattens all but the largest; a value of 0 (nothing measured to the clock's resolution)
+    has no place on it and is left out of the panel. The figure needs a configuration on two sizes.
     """
     import pandas as pd
     from matplotlib.ticker import NullFormatter
@@ -224,21 +224,21 @@ def scaling_figure(agg, memory: str = "working"):
     keys = [k for k, _ in lines]
     colours = _colours([f"{m}/{b}/{s}" for m, b, s in keys])
     data = []
-    stacked = {ax: {} for ax, _ in panels}  # OOM markers drawn so far per panel and size
+    oom_drawn: dict[float, int] = {}  # OOM markers drawn so far at each size (the same in every panel)
     for (method, backbone, series), g in lines:
         g = g.sort_values("_size")
         label = f"{method} / {backbone}" + (f" · {series[:7]}" if several[(method, backbone)] > 1 else "")
         colour = colours[f"{method}/{backbone}/{series}"]
         ok, oom = g[g["status"] == "completed"], g[g["status"] == "oom"]
+        heights = [1.0 - 0.06 * oom_drawn.get(x, 0) for x in oom["_size"]]  # stacked down from the top edge
+        for x in oom["_size"]:
+            oom_drawn[x] = oom_drawn.get(x, 0) + 1
         for ax, (c, _, div) in panels:
             shown = ok[ok[c] > 0]  # a log axis: 0 and missing figures are left out
             ax.plot(shown["_size"], shown[c] / div, "o-", color=colour, label=plain(label))
-            if len(oom):  # several OOMs at one size are stacked down from the top edge
-                heights = [1.0 - 0.06 * stacked[ax].get(x, 0) for x in oom["_size"]]
+            if len(oom):
                 ax.plot(oom["_size"], heights, "x", color=colour, ms=10, mew=2.5,
                         transform=ax.get_xaxis_transform(), clip_on=False)
-                for x in oom["_size"]:
-                    stacked[ax][x] = stacked[ax].get(x, 0) + 1
         data.append(g[["dataset", "method", "backbone", "series", "config_hash", "status", "_size", "epoch_time_s_median",
                        "inference_time_s_median", "epoch_sample_s", "epoch_compute_s", col]].assign(line=label))
     for ax, (_, ylabel, _) in panels:
