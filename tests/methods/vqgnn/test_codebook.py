@@ -33,6 +33,20 @@ def test_nearest_codeword_in_joint_space():
     assert codes.tolist() == [[1]]
 
 
+def test_chunked_assignment_equals_the_nearest_by_distance(monkeypatch):
+    """The chunked ``‖c‖² − 2 z·c`` argmin picks the codeword at the least Euclidean distance,
+    across chunk boundaries (a chunk of 3 rows here) and for every group."""
+    from gnnbench.methods.vqgnn import codebook
+
+    g = torch.Generator().manual_seed(0)
+    z, c = torch.randn(3, 10, 4, generator=g) * 5 + 2, torch.randn(3, 7, 4, generator=g)
+    monkeypatch.setattr(codebook, "_CHUNK", 3 * 3 * 7)
+    codes = codebook._argmin_dist(z, c)
+    assert codes.shape == (3, 10)
+    assert torch.equal(codes, torch.cdist(z.double(), c.double()).argmin(-1))
+    assert codebook._argmin_dist(z[:, :0], c).shape == (3, 0)
+
+
 def _relative_error(k: int) -> float:
     from gnnbench.backbones.sage import SAGE
     from gnnbench.methods.vqgnn.model import VQModel

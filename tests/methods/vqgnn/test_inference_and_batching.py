@@ -154,10 +154,11 @@ def test_nearest_feature_lookup_equals_distances():
     from gnnbench.methods.vqgnn.codebook import Codebook
 
     g = torch.Generator().manual_seed(0)
-    book = Codebook(50, 6, 6, 2, groups=3, whitening=False)
+    book = Codebook(100, 6, 6, 2, groups=3, whitening=False)
     pats = (torch.rand(3, 4, 2, generator=g) < 0.5).float()
     book.feat_sum.copy_(torch.cat([pats, pats[:, :2]], 1))  # duplicate codewords 4, 5 = 0, 1
     book.count.fill_(1.0)
-    xf = pats[:, torch.randint(0, 4, (50,), generator=g)]  # every row a codeword...
-    xf[2, :5] += 0.3  # ...but in group 2
+    xf = pats[:, torch.randint(0, 4, (100,), generator=g)]  # every row a codeword...
+    xf[2, :5] += 0.3  # ...but in group 2, where the probed first rows miss
+    xf[1, 90] += 0.3  # and in group 1, past the probe: the sort finds it
     assert torch.equal(book.nearest_feature(xf), book._nearest(xf, None))
