@@ -47,7 +47,7 @@ def inference_times(args) -> dict:
     from gnnbench import registry
     from gnnbench.datasets.synthetic import Synthetic
     from gnnbench.methods.sampling.inference import layerwise_inference
-    from gnnbench.methods.vqgnn.batching import conv_graph, epoch_batches
+    from gnnbench.methods.vqgnn.batching import conv_graph
     from gnnbench.methods.vqgnn.model import VQModel
 
     cfg = Synthetic.Config(preset="arxiv") if args.num_nodes is None else Synthetic.Config(
@@ -62,7 +62,7 @@ def inference_times(args) -> dict:
     n = x.size(0)
     model = VQModel(stack, n, args.num_codewords, args.group_size, 0.99, False).to(device).eval()
     model.initialise(x, ei, args.batch_size / n, 2, torch.Generator().manual_seed(0))
-    nbs = epoch_batches(conv_graph(stack, ei, n), list(torch.randperm(n).split(args.batch_size)))
+    cg, nbs = conv_graph(stack, ei, n), list(torch.randperm(n).split(args.batch_size))
 
     def clock(fn) -> float:
         best = float("inf")
@@ -80,8 +80,8 @@ def inference_times(args) -> dict:
     one.initialise(x, ei, args.batch_size / n, 2, torch.Generator().manual_seed(0))
     return {"device": str(device), "num_nodes": n, "num_edges": int(ei.size(1)),
             "batch_size": args.batch_size, "num_codewords": args.num_codewords, "group_size": args.group_size,
-            "vqgnn_inference_s": clock(lambda: model.infer(x, nbs)),
-            "vqgnn_one_group_inference_s": clock(lambda: one.infer(x, nbs)),
+            "vqgnn_inference_s": clock(lambda: model.infer(x, cg, nbs)),
+            "vqgnn_one_group_inference_s": clock(lambda: one.infer(x, cg, nbs)),
             "layerwise_full_neighbour_inference_s": clock(
                 lambda: layerwise_inference(stack, x, ei, args.batch_size))}
 

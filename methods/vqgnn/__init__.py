@@ -175,7 +175,7 @@ class VQGNN:
         from gnnbench.methods.sampling import partition
         from gnnbench.training import build_model, build_optimizer, encoder_of
 
-        from .batching import conv_graph, epoch_batches, random_node_batches
+        from .batching import EpochPlan, conv_graph, random_node_batches
         from .model import VQModel
 
         c = self.config
@@ -203,8 +203,8 @@ class VQGNN:
             self.model.initialise(self.x, g.edge_index.to(device), self.batch_size / self.n, c.kmeans_iters,
                                   init_gen)
         else:
-            passes = [epoch_batches(self.cg, random_node_batches(self.n, self.batch_size, init_gen))
-                      for _ in range(c.init_passes)]
+            passes = [EpochPlan(self.cg, random_node_batches(self.n, self.batch_size, init_gen))
+                      for _ in range(c.init_passes)]  # each pass's messages built batch by batch
             self.model.initialise_minibatch(self.x, passes, self.batch_size / self.n, init_gen)
             del passes
         self.optimizer = build_optimizer(self.model.parameters(), self.train)
@@ -217,7 +217,7 @@ class VQGNN:
         fixed = torch.Generator().manual_seed(1)
         nodes = (self._node_batches(fixed) if c.batching == "cluster" and ib == self.batch_size
                  else list(torch.randperm(self.n, generator=fixed).split(ib)))
-        self.infer_batches = epoch_batches(self.cg, nodes)
+        self.infer_batches = list(nodes)  # node ids only: inference takes the messages by sender
         self.epoch = 0
 
     # ------------------------------------------------------------------ training
@@ -263,15 +263,15 @@ class VQGNN:
 
         from gnnbench.training import encoder_of
 
-        from .batching import conv_graph, epoch_batches
+        from .batching import conv_graph
 
         if graph is self.dataset.graph:
-            return self.model.infer(self.x, self.infer_batches, measure=True)
+            return self.model.infer(self.x, self.cg, self.infer_batches, measure=True)
         n = int(graph.num_nodes)
         cg = conv_graph(encoder_of(self.model.base), graph.edge_index.to(self.device), n)
         ib = self.config.infer_batch_size or self.batch_size
         nodes = list(torch.randperm(n, generator=torch.Generator().manual_seed(1)).split(ib))
-        return self.model.infer(graph.x.to(self.device), epoch_batches(cg, nodes), assign_unseen=True)
+        return self.model.infer(graph.x.to(self.device), cg, nodes, assign_unseen=True)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
         from gnnbench.training import predict_splits
@@ -287,9 +287,10 @@ class VQGNN:
         error ``ε_l`` in the last transductive inference (:meth:`.model.VQModel.infer`), and each
         trained layer's gradient share of the joint assignment distance
         (:meth:`.codebook.Codebook._track_share`)."""
+        from .batching import message_split
+
         books = self.model.books
-        inner = sum(int(nb.in_src.numel()) for nb in self.infer_batches)
-        outer = sum(int(nb.out_src.numel()) for nb in self.infer_batches)
+        inner, outer = message_split(self.cg, self.infer_batches)
         return {"batch_size": self.batch_size, "num_codewords": self.config.num_codewords,
                 "groups_per_layer": [b.groups for b in books],
                 "codeword_message_fraction": outer / max(1, inner + outer),

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["ConvGraph", "conv_graph", "NodeBatch", "epoch_batches", "iter_epoch_batches", "overlapping_batches",
-           "random_node_batches", "cluster_node_batches"]
+__all__ = ["ConvGraph", "conv_graph", "NodeBatch", "EpochPlan", "epoch_batches", "iter_epoch_batches",
+           "overlapping_batches", "random_node_batches", "cluster_node_batches", "message_split",
+           "senders_in_order"]
 
 
 @dataclass
@@ -178,6 +179,49 @@ def iter_epoch_batches(cg: ConvGraph, batches: list[Tensor]):
             out_dst=local[cg.dst[eo]], out_src=cg.src[eo], out_w=cg.weight[eo],
             bw_src=local[cg.src[eb]], bw_dst=cg.dst[eb], bw_w=cg.weight[eb],
             in_s=cg.support[ei], out_s=cg.support[eo], bw_s=cg.support[eb])
+
+
+class EpochPlan:
+    """One pass over fixed node batches whose :class:`NodeBatch` objects are built when it is
+    iterated (:func:`iter_epoch_batches`, one batch at a time), as often as it is iterated: only
+    the node lists are kept (``n`` ids), not the pass's messages (``O(m)``: several GB on a graph
+    of millions of nodes)."""
+
+    def __init__(self, cg: ConvGraph, batches: list[Tensor]):
+        self.cg, self.batches = cg, list(batches)
+
+    def __iter__(self):
+        return iter_epoch_batches(self.cg, self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def batch_membership(num_nodes: int, batches: list[Tensor], device=None) -> Tensor:
+    """``[n]`` int64: the batch of every node (``-1``: in none) of disjoint ``batches``."""
+    batch_of = torch.full((num_nodes,), -1, dtype=torch.long, device=device)
+    for t, nodes in enumerate(batches):
+        batch_of[nodes.to(batch_of.device)] = t
+    return batch_of
+
+
+def message_split(cg: ConvGraph, batches: list[Tensor]) -> tuple[int, int]:
+    """``(intra-batch, out-of-batch)`` messages that the receivers in disjoint ``batches`` take
+    from ``cg`` (all supports): the green and the red messages of :func:`iter_epoch_batches`."""
+    batch_of = batch_membership(cg.num_nodes, batches, cg.src.device)
+    bd = batch_of[cg.dst]
+    keep = bd >= 0
+    same = int((keep & (batch_of[cg.src] == bd)).sum())
+    return same, int(keep.sum()) - same
+
+
+def senders_in_order(cg: ConvGraph) -> tuple[Tensor, Tensor]:
+    """The entries of ``cg`` grouped by sender: ``(order [E'], ptr [n + 1])``, the entries of
+    sender ``u`` being ``order[ptr[u]:ptr[u + 1]]``."""
+    order = torch.argsort(cg.src, stable=True)
+    ptr = torch.zeros(cg.num_nodes + 1, dtype=torch.long, device=cg.src.device)
+    torch.cumsum(torch.bincount(cg.src, minlength=cg.num_nodes), 0, out=ptr[1:])
+    return order, ptr
 
 
 def _by_receiver_and_sender(cg: ConvGraph):

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from .codebook import Codebook
 
-__all__ = ["approx_layer", "aux_dim", "gat_aux", "layer_weight", "sender_table"]
+__all__ = ["approx_layer", "aux_dim", "fixed_layer", "gat_aux", "layer_weight", "sender_table"]
 
 
 class _AddGrad(torch.autograd.Function):
@@ -123,6 +123,71 @@ def sender_table(stack, i: int, book: Codebook, codes: Tensor) -> tuple[Tensor, 
         part = book.project_rows(nodes, W) if stored else None
         rows[s:s + nodes.numel()] = part if part is not None else _matmul_t(book.reconstruct(codes[:, nodes]), W)
     return rows, None
+
+
+#: senders projected at once by :func:`fixed_layer`, and messages gathered at once
+_SENDERS, _MESSAGES = 1 << 13, 1 << 15
+
+
+@torch.no_grad()
+def fixed_layer(stack, i: int, h: Tensor, book: Codebook, codes: Tensor, cg, batch_of: Tensor,
+                by_sender: tuple[Tensor, Tensor], stored: bool = True) -> Tensor:
+    """Layer ``i`` (a fixed convolution) of inference over the whole graph: Eq. (6) for every
+    batch at once, ``[n, f_{l+1}]`` after :meth:`GNNStack.finish`.
+
+    A message whose sender and receiver are in the same batch is exact (``C_in X_B W``), the
+    others come from the sender's codewords (``C_out R X̃ W``), as :func:`approx_layer` computes
+    batch by batch.  The messages are taken by sender (``by_sender`` from
+    :func:`~.batching.senders_in_order`), :data:`_SENDERS` senders at a time: their exact rows and
+    their codeword rows are projected (with one group, the ``k`` projected codewords are
+    gathered: the merged form ``(C_out R)(X̃ Wᵀ)``; the frozen input layer's kept rows when
+    ``stored``) and added to their receivers, :data:`_MESSAGES` messages at a time.  Working
+    memory: the ``[n, f_{l+1}]`` output and one chunk.
+
+    Args:
+        h: ``[n, f_l]`` the layer's inputs; book: its codebook; codes: ``[P, n]`` every node's
+            codeword tuple (the stored ``R``, int16, or an unseen graph's, int64).
+        cg: the graph's :class:`~.batching.ConvGraph`; batch_of: ``[n]`` each node's batch
+            (``-1``: none; such a node's output is 0).
+        stored: ``codes`` are the codebook's stored assignments (its kept rows may serve them).
+    """
+    W, S = _stacked_weights(stack, i)
+    f = W.size(0) // S
+    n = h.size(0)
+    order, ptr = by_sender
+    out = h.new_zeros(n, f)
+    merged = _matmul_t(book.feature_codebook()[0], W) if book.groups == 1 else None
+    for s0 in range(0, n, _SENDERS):
+        s1 = min(n, s0 + _SENDERS)
+        e = order[ptr[s0]:ptr[s1]]
+        if e.numel() == 0:
+            continue
+        exact = _matmul_t(h[s0:s1], W).view(-1, f)
+        if merged is not None:
+            coded = merged[codes[0, s0:s1].long()]
+        else:
+            nodes = torch.arange(s0, s1, device=h.device)
+            coded = book.project_rows(nodes, W) if stored else None
+            if coded is None:
+                coded = _matmul_t(book.reconstruct(codes[:, s0:s1].long()), W)
+        coded = coded.reshape(-1, f)
+        for m0 in range(0, e.numel(), _MESSAGES):
+            em = e[m0:m0 + _MESSAGES]
+            src, dst = cg.src[em], cg.dst[em]
+            bd = batch_of[dst]
+            row = (src - s0) * S + cg.support[em]
+            w = cg.weight[em]
+            same = (bd >= 0) & (bd == batch_of[src])
+            for sel, table in ((same, exact), ((bd >= 0) & ~same, coded)):
+                j = sel.nonzero().view(-1)
+                if j.numel():
+                    out.index_add_(0, dst[j], table[row[j]] * w[j, None])
+    bias = stack.conv_bias(i)
+    for s0 in range(0, n, _SENDERS):
+        o = out[s0:s0 + _SENDERS]
+        o = stack.finish(i, o + bias if bias is not None else o, h[s0:s0 + _SENDERS])
+        out[s0:s0 + _SENDERS] = o * (batch_of[s0:s0 + _SENDERS] >= 0)[:, None]
+    return out
 
 
 def _table_rows(table: tuple[Tensor, Tensor | None], batch) -> Tensor:

@@ -14,9 +14,12 @@ from torch import Tensor
 from gnnbench.backbones.base import dropout
 from gnnbench.training import encoder_of
 
-from .batching import NodeBatch
+from .batching import ConvGraph, NodeBatch, batch_membership, iter_epoch_batches, senders_in_order
 from .codebook import Codebook, num_groups
-from .layers import approx_layer, aux_dim, gat_aux, sender_table
+from .layers import approx_layer, aux_dim, fixed_layer, gat_aux, sender_table
+
+#: nodes assigned at once when an unseen graph's nodes take their nearest codewords
+_ROWS = 1 << 16
 
 __all__ = ["VQModel"]
 
@@ -94,8 +97,10 @@ class VQModel(torch.nn.Module):
         its rows.
 
         Args:
-            x: ``[n, f_0]``; epochs: a list of passes, each a list of :class:`NodeBatch` covering
-                the nodes; batch_fraction: ``b / n``.
+            x: ``[n, f_0]``; epochs: a list of passes, each an iterable of :class:`NodeBatch`
+                covering the nodes, iterated once (the last twice when there is one pass): an
+                :class:`~.batching.EpochPlan` builds each batch when it is reached, so that the
+                passes' messages are not all held at once; batch_fraction: ``b / n``.
         """
         stack = self.stack
         was = stack.training
@@ -178,45 +183,56 @@ class VQModel(torch.nn.Module):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def infer(self, x: Tensor, nbs: list[NodeBatch], assign_unseen: bool = False,
+    def infer(self, x: Tensor, cg: ConvGraph, batches: list[Tensor], assign_unseen: bool = False,
               measure: bool = False) -> Tensor:
-        """Outputs ``[n, out]`` of every node, in mini-batches through the codewords (no L-hop
-        expansion; Sec. 6 of Ding et al. 2021).  Codebooks and weights do not change.
+        """Outputs ``[n, out]`` of every node, through the codewords, with no L-hop expansion
+        (Sec. 6 of Ding et al. 2021): a message inside a batch is exact, a message from another
+        batch comes from its sender's codewords (Eq. (6)).  Codebooks and weights do not change.
 
-        Layer by layer: each layer's senders are projected once for the pass
-        (:func:`~.layers.sender_table`: the ``k`` codewords with one group, every node's ``R X̃``
-        with product VQ), then every batch runs the layer, its in-batch messages exact, its
-        out-of-batch messages gathered from that table.  The order of the loops does not change
-        the result (out-of-batch inputs come from the codewords, and in evaluation no layer mixes
-        nodes but through messages).
+        Layer by layer, and in evaluation no layer mixes nodes but through messages, so the order
+        of the loops does not change the result.  Fixed convolutions (:func:`~.layers.fixed_layer`)
+        run over the whole graph's messages, grouped by sender in chunks: each chunk of senders is
+        projected twice (its exact rows and its codeword rows, ``R X̃ Wᵀ``; with one group the
+        ``k`` projected codewords are gathered, the merged form ``(C_out R)(X̃ Wᵀ)``) and its
+        messages are added to the receivers, so that the working memory is the layer's input and
+        output (``[n, f_l]`` and ``[n, f_{l+1}]``) plus one chunk, not a per-node table or the
+        batches' message lists.  Attention layers run batch by batch (the softmax of a receiver
+        spans its exact and codeword messages), each batch built when it is reached, gathering
+        from the pass's :func:`~.layers.sender_table`.
 
         Args:
             x: ``[n, f_0]`` features of the graph.
-            nbs: node batches covering it (:func:`~.batching.epoch_batches` of its convolution).
+            cg: its convolution matrices (:func:`~.batching.conv_graph`).
+            batches: disjoint node batches ``[b]`` (global ids); a node in none has output 0.
             assign_unseen: the graph is not the training graph (inductive): assign its nodes to
-                their nearest feature codewords layer by layer (one pass over the graph per
-                layer) instead of using the stored training assignments.
+                their nearest feature codewords layer by layer instead of using the stored
+                training assignments.
             measure: also keep in :attr:`vq_error` each layer's relative VQ error
             ``ε_l = ‖X⁽ˡ⁾ − R⁽ˡ⁾X̃⁽ˡ⁾‖_F / ‖X⁽ˡ⁾‖_F`` over all nodes (``X⁽ˡ⁾`` the layer's inputs
-            in this pass; one more gather of ``[n, f_l]`` per layer).
+            in this pass).
         """
         stack = self.stack
         if measure:
             self.vq_error = []
         n = x.size(0)
+        batch_of = batch_membership(n, batches, x.device)
+        by_sender = senders_in_order(cg) if stack.has("fixed_convolution") else None
         h = x
         for i, book in enumerate(self.books):
             if assign_unseen:
                 codes = torch.empty(book.groups, n, dtype=torch.long, device=x.device)
-                for nb in nbs:
-                    codes[:, nb.nodes] = book.nearest(h[nb.nodes])
+                for s in range(0, n, _ROWS):
+                    codes[:, s:s + _ROWS] = book.nearest(h[s:s + _ROWS])
             else:
-                codes = book.assign.long()
+                codes = book.assign
             if measure:
                 self.vq_error.append(book.relative_error(h, codes))
-            table = sender_table(stack, i, book, codes)
+            if by_sender is not None:
+                h = fixed_layer(stack, i, h, book, codes, cg, batch_of, by_sender, stored=not assign_unseen)
+                continue
+            table = sender_table(stack, i, book, codes.long())
             nxt = None
-            for nb in nbs:
+            for nb in iter_epoch_batches(cg, batches):
                 o, _ = approx_layer(stack, i, h[nb.nodes], nb, None, None, book, table=table)
                 o = stack.finish(i, o, h[nb.nodes])
                 if nxt is None:

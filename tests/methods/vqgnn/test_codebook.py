@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from gnnbench.methods.vqgnn.batching import conv_graph, epoch_batches
+from gnnbench.methods.vqgnn.batching import conv_graph
 from gnnbench.methods.vqgnn.codebook import Codebook
 
 
@@ -61,7 +61,7 @@ def _relative_error(k: int) -> float:
     model = VQModel(stack, n, k, None, 0.99, False)
     model.initialise(x, ei, 0.25, kmeans_iters=10, generator=torch.Generator().manual_seed(0))
     cg = conv_graph(stack, ei, n)
-    out = model.infer(x, epoch_batches(cg, list(torch.randperm(n, generator=g).split(50))))
+    out = model.infer(x, cg, list(torch.randperm(n, generator=g).split(50)))
     return float((out - exact).norm() / exact.norm())
 
 
@@ -155,14 +155,19 @@ def test_kept_input_rows_project_as_the_rebuilt_ones():
     x = (torch.rand(n, f, generator=g) < 0.002).float()  # sparse: kept as CSR
     W = torch.randn(8, f, generator=g)
     nodes = torch.randint(0, n, (150,), generator=g)
-    for zf in (x, torch.randn(n, 6, generator=g)):  # CSR and dense kept rows
-        book = Codebook(n, 16, zf.size(1), 4, groups=max(1, zf.size(1) // 4), whitening=False)
-        book.initialise(zf, 0.25, 2, g)
-        book.cache_rows()
-        Wz = W[:, :zf.size(1)]
-        rebuilt = book.reconstruct(book.codes_of(nodes)) @ Wz.t()
-        assert torch.allclose(book.project_rows(nodes, Wz), rebuilt, atol=1e-5)
-    assert Codebook(n, 4, 6, 4).project_rows(nodes, W[:, :6]) is None  # nothing kept: rebuilt by the caller
+    book = Codebook(n, 16, f, 4, groups=f // 4, whitening=False)
+    book.initialise(x, 0.25, 2, g)
+    book.cache_rows()  # sparse: kept as CSR
+    rebuilt = book.reconstruct(book.codes_of(nodes)) @ W.t()
+    assert torch.allclose(book.project_rows(nodes, W), rebuilt, atol=1e-5)
+    buffers = sum(t.numel() * t.element_size() for t in book.buffers())
+    assert book.nbytes() == buffers + sum(t.numel() * t.element_size() for t in book._cache)
+    for zf in (torch.randn(n, 6, generator=g), torch.randn(1 << 14, 64, generator=g)):  # dense: not kept
+        dense = Codebook(zf.size(0), 16, zf.size(1), 4, groups=zf.size(1) // 4, whitening=False)
+        dense.initialise(zf, 0.25, 0, g)
+        dense.cache_rows()
+        assert dense.project_rows(nodes, W[:, :zf.size(1)]) is None  # rebuilt by the caller
+        assert dense.nbytes() == sum(t.numel() * t.element_size() for t in dense.buffers())
 
 
 def test_whitening_with_padded_groups_assigns_every_group_by_distance():

@@ -31,8 +31,9 @@ def test_inference_from_sender_tables_equals_batch_by_batch_projection(name, gro
     """Layer-by-layer inference gathering from each layer's table (merged form with one group)
     gives what running every batch through all layers, projecting its own senders, gives."""
     model, x, _, cg, g = _model(name, group_size)
-    nbs = epoch_batches(cg, list(torch.randperm(x.size(0), generator=g).split(32)))
-    out = model.infer(x, nbs, measure=True)
+    nodes = list(torch.randperm(x.size(0), generator=g).split(32))
+    nbs = epoch_batches(cg, nodes)
+    out = model.infer(x, cg, nodes, measure=True)
     ref = torch.zeros_like(out)
     with torch.no_grad():
         for nb in nbs:
@@ -41,6 +42,30 @@ def test_inference_from_sender_tables_equals_batch_by_batch_projection(name, gro
     assert torch.allclose(out, ref, atol=1e-5)
     assert len(model.vq_error) == 2 and all(0 <= e < 1 for e in model.vq_error)
     assert model.vq_error[0] > 0  # 6 codewords cannot describe 120 random rows
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage"])
+@pytest.mark.parametrize("group_size", [None, 4])
+def test_whole_graph_inference_in_small_chunks_equals_batch_by_batch(name, group_size, monkeypatch):
+    """Fixed convolutions take the messages by sender in chunks: chunks of 7 senders and 33
+    messages (crossing every boundary) give what every batch run through all layers gives, and
+    a node that is in no batch gets 0."""
+    from gnnbench.methods.vqgnn import layers
+
+    model, x, _, cg, g = _model(name, group_size)
+    monkeypatch.setattr(layers, "_SENDERS", 7)
+    monkeypatch.setattr(layers, "_MESSAGES", 33)
+    nodes = list(torch.randperm(x.size(0), generator=g)[:-5].split(32))  # 5 nodes in no batch
+    out = model.infer(x, cg, nodes)
+    ref = torch.zeros_like(out)
+    with torch.no_grad():
+        for nb in epoch_batches(cg, nodes):
+            model.sketch_batch(nb, with_blue=False)
+            ref[nb.nodes] = model.forward_batch(x[nb.nodes], nb, use_blue=False)
+    assert torch.allclose(out, ref, atol=1e-5)
+    missing = torch.ones(x.size(0), dtype=torch.bool)
+    missing[torch.cat(nodes)] = False
+    assert int(missing.sum()) == 5 and bool((out[missing] == 0).all())
 
 
 def test_relative_error_is_zero_when_codewords_are_exact():
@@ -65,8 +90,9 @@ def test_codebook_bytes_count_the_kept_input_rows(synthetic):
     m.predict(["test"])
     rep = m.report()
     buffers = sum(t.numel() * t.element_size() for t in m.model.books.buffers())
-    kept = ds.graph.num_nodes * ds.graph.x.size(1) * 4  # the input layer's [n, f0] float rows
-    assert rep["codebook_bytes"] == buffers + kept
+    assert rep["codebook_bytes"] == buffers  # dense input rows are not kept
+    book = m.model.books[0]
+    assert book._cache is None
     assert 0 < rep["codeword_message_fraction"] < 1
     assert len(rep["vq_relative_error"]) == len(m.model.books)
 
@@ -147,6 +173,24 @@ def test_minibatch_initialisation_is_exact_on_few_distinct_rows():
     hidden = model.books[1]
     assert torch.isfinite(hidden.feature_codebook()).all() and (hidden.count > 0).all()
     assert hidden.assign.long().unique().numel() > 1
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_minibatch_initialisation_from_lazy_passes_equals_lists(passes):
+    """Passes whose batches are built when reached (:class:`EpochPlan`, the setup's) give the
+    codebooks that lists of ready batches give, with one pass (read twice) and with two."""
+    from gnnbench.methods.vqgnn.batching import EpochPlan
+
+    books = []
+    for lazy in (False, True):
+        model, x, _, cg, _ = _model("sage", 4)
+        g = torch.Generator().manual_seed(3)
+        nodes = [list(torch.randperm(x.size(0), generator=g).split(40)) for _ in range(passes)]
+        plans = [EpochPlan(cg, b) if lazy else epoch_batches(cg, b) for b in nodes]
+        model.initialise_minibatch(x, plans, 40 / x.size(0), torch.Generator().manual_seed(5))
+        books.append([(b.feature_codebook(), b.assign.clone()) for b in model.books])
+    for (c0, a0), (c1, a1) in zip(*books):
+        assert torch.equal(c0, c1) and torch.equal(a0, a1)
 
 
 def test_nearest_feature_lookup_equals_distances():
