@@ -11,6 +11,7 @@ All index work is vectorised; an epoch's batches are found with two sorts of the
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -118,10 +119,47 @@ class NodeBatch:
         if self.bw_nodes is None:
             self.bw_nodes, self.bw_inv = torch.unique(self.bw_dst, return_inverse=True)
 
+    def matrix(self, kind: str, num_supports: int) -> Tensor:
+        """The batch's messages of one kind as a sparse CSR matrix (built once, then kept), so that
+        a layer aggregates them by one sparse-dense product instead of a gather and a scatter of
+        ``[E, f]`` message rows:
+
+        - ``"in"``: ``[b, b·S]``, ``C_in`` (green): row = receiver, column = sender·S + s;
+        - ``"out"``: ``[b, U_out·S]``, ``C_out`` over the distinct senders (red): column =
+          position of the sender in ``out_nodes``·S + s;
+        - ``"bw"``: ``[b·S, U_bw]``, ``(Cᵀ)_out`` (blue): row = sender·S + s, column = position
+          of the receiver in ``bw_nodes``.
+        """
+        key = f"_matrix_{kind}"
+        mat = self.extra.get(key)
+        if mat is None:
+            b, S = self.nodes.numel(), num_supports
+            if kind == "in":
+                rows, cols, vals, shape = self.in_dst, self.in_src * S + self.in_s, self.in_w, (b, b * S)
+            elif kind == "out":
+                rows, cols, vals, shape = (self.out_dst, self.out_inv * S + self.out_s, self.out_w,
+                                           (b, self.out_nodes.numel() * S))
+            else:
+                rows, cols, vals, shape = (self.bw_src * S + self.bw_s, self.bw_inv, self.bw_w,
+                                           (b * S, self.bw_nodes.numel()))
+            mat = self.extra[key] = _csr(rows, cols, vals, shape)
+        return mat
+
     @property
     def num_messages(self) -> int:
         """Messages of one layer: intra-batch (exact) plus out-of-batch (from codewords)."""
         return int(self.in_src.numel()) + int(self.out_src.numel())
+
+
+def _csr(rows: Tensor, cols: Tensor, vals: Tensor, shape: tuple[int, int]) -> Tensor:
+    """A sparse CSR ``shape`` matrix of the entries ``(rows[e], cols[e]) = vals[e]`` (repeated
+    entries add up when it multiplies)."""
+    order = torch.argsort(rows * max(1, shape[1]) + cols)
+    crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=rows.device)
+    torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(crow, cols[order], vals[order], shape)
 
 
 def random_node_batches(num_nodes: int, batch_size: int, generator: torch.Generator | None = None) -> list[Tensor]:

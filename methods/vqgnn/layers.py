@@ -219,7 +219,7 @@ def _blue_linear(book: Codebook, batch, blue: Tensor, W: Tensor, S: int, b: int,
     ``blue: [P, U_bw]`` codeword tuples of the batch's distinct out-of-batch receivers;
     ``W: [S·f', f]`` the stacked weights."""
     rows = book.reconstruct_grad(blue)[:, :width]
-    agg = _scatter_sum(rows[batch.bw_inv] * batch.bw_w[:, None], batch.bw_src * S + batch.bw_s, b * S)
+    agg = torch.sparse.mm(batch.matrix("bw", S), rows)
     return agg.view(b, S * width) @ W.detach()
 
 
@@ -229,15 +229,16 @@ def _linear_forward(stack, i: int, x: Tensor, batch, red: Tensor, book: Codebook
     b = x.size(0)
     f = W.size(0) // S
     xw = _matmul_t(x, W).reshape(b * S, f)
-    msg = _scatter_sum(xw[batch.in_src * S + batch.in_s] * batch.in_w[:, None], batch.in_dst, b)
+    msg = torch.sparse.mm(batch.matrix("in", S), xw)
     if batch.out_src.numel():
         if table is None:  # the projected codewords of the distinct senders
-            cw, at = _project_senders(book, red, W, senders).reshape(-1, f), batch.out_inv
+            cw = _project_senders(book, red, W, senders).reshape(-1, f)
+            msg = msg + torch.sparse.mm(batch.matrix("out", S), cw)
         else:  # gathered per message from the pass's table: no per-batch copy of the senders' rows
             rows, row_of = table
             at = batch.out_src if row_of is None else row_of[batch.out_src]
             cw = rows.reshape(-1, f)
-        msg = msg + _scatter_sum(cw[at * S + batch.out_s] * batch.out_w[:, None], batch.out_dst, b)
+            msg = msg + _scatter_sum(cw[at * S + batch.out_s] * batch.out_w[:, None], batch.out_dst, b)
     bias = stack.conv_bias(i)
     return msg + bias if bias is not None else msg
 
