@@ -127,6 +127,8 @@ class NodeBatch:
         - ``"in"``: ``[b, b·S]``, ``C_in`` (green): row = receiver, column = sender·S + s;
         - ``"out"``: ``[b, U_out·S]``, ``C_out`` over the distinct senders (red): column =
           position of the sender in ``out_nodes``·S + s;
+        - ``"out_by_support"``: ``[b·S, U_out]``, the same messages with row = receiver·S + s
+          (one aggregate of the senders' rows per matrix);
         - ``"bw"``: ``[b·S, U_bw]``, ``(Cᵀ)_out`` (blue): row = sender·S + s, column = position
           of the receiver in ``bw_nodes``.
         """
@@ -139,6 +141,9 @@ class NodeBatch:
             elif kind == "out":
                 rows, cols, vals, shape = (self.out_dst, self.out_inv * S + self.out_s, self.out_w,
                                            (b, self.out_nodes.numel() * S))
+            elif kind == "out_by_support":
+                rows, cols, vals, shape = (self.out_dst * S + self.out_s, self.out_inv, self.out_w,
+                                           (b * S, self.out_nodes.numel()))
             else:
                 rows, cols, vals, shape = (self.bw_src * S + self.bw_s, self.bw_inv, self.bw_w,
                                            (b * S, self.bw_nodes.numel()))

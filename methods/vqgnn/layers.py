@@ -231,7 +231,15 @@ def _linear_forward(stack, i: int, x: Tensor, batch, red: Tensor, book: Codebook
     xw = _matmul_t(x, W).reshape(b * S, f)
     msg = torch.sparse.mm(batch.matrix("in", S), xw)
     if batch.out_src.numel():
-        if table is None:  # the projected codewords of the distinct senders
+        kept = senders is not None and getattr(book, "_cache", None) is not None
+        if table is None and book.groups > 1 and not kept and batch.out_nodes.numel() > b:
+            # more distinct senders than receivers: aggregate the senders' codeword rows first,
+            # C_out (R X̃), then project the b aggregates, (C_out R X̃) Wᵀ, instead of projecting
+            # the U senders: b·S·f_in·f' multiply-adds instead of U·f_in·S·f'
+            agg = torch.sparse.mm(batch.matrix("out_by_support", S), book.reconstruct(red))
+            w_cat = W.view(S, f, -1).transpose(1, 2).reshape(-1, f)  # [S·f_in, f']: W⁽ˢ⁾ᵀ stacked
+            msg = msg + agg.view(b, -1) @ w_cat
+        elif table is None:  # the projected codewords of the distinct senders
             cw = _project_senders(book, red, W, senders).reshape(-1, f)
             msg = msg + torch.sparse.mm(batch.matrix("out", S), cw)
         else:  # gathered per message from the pass's table: no per-batch copy of the senders' rows

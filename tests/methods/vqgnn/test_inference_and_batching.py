@@ -68,6 +68,32 @@ def test_whole_graph_inference_in_small_chunks_equals_batch_by_batch(name, group
     assert int(missing.sum()) == 5 and bool((out[missing] == 0).all())
 
 
+def test_aggregating_codeword_rows_before_projecting_equals_projecting_senders():
+    """A SAGE batch with more out-of-batch senders than nodes takes ``(C_out R X̃) Wᵀ`` (the
+    aggregates projected): its output and the weights' gradient equal those of projecting every
+    sender's codeword row, ``C_out (R X̃ Wᵀ)``."""
+    from gnnbench.methods.vqgnn.layers import _stacked_weights, approx_layer
+
+    model, x, _, cg, g = _model("sage", 4)
+    stack, book = model.stack, model.books[1]
+    nodes = torch.randperm(x.size(0), generator=g)[:10]
+    nb = epoch_batches(cg, [nodes])[0]
+    assert nb.out_nodes.numel() > nodes.numel() and book.groups > 1
+    red = book.codes_of(nb.out_nodes)
+    h = torch.randn(nodes.numel(), book.feat_dim, generator=g)
+    out, _ = approx_layer(stack, 1, h, nb, red, None, book)
+    grad = torch.autograd.grad(out.pow(2).sum(), stack.conv_weights(1))
+    W, S = _stacked_weights(stack, 1)
+    f = W.size(0) // S
+    ref = (torch.sparse.mm(nb.matrix("in", S), (h @ W.t()).reshape(-1, f))
+           + torch.sparse.mm(nb.matrix("out", S), (book.reconstruct(red) @ W.t()).reshape(-1, f)))
+    bias = stack.conv_bias(1)
+    ref = ref + bias if bias is not None else ref
+    ref_grad = torch.autograd.grad(ref.pow(2).sum(), stack.conv_weights(1))
+    assert torch.allclose(out, ref, atol=1e-5)
+    assert all(torch.allclose(a, r, atol=1e-4) for a, r in zip(grad, ref_grad))
+
+
 def test_relative_error_is_zero_when_codewords_are_exact():
     from gnnbench.methods.vqgnn.codebook import Codebook
 
