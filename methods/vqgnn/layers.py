@@ -95,8 +95,9 @@ _TABLE_CHUNK = 1 << 16
 
 @torch.no_grad()
 def sender_table(stack, i: int, book: Codebook, codes: Tensor) -> tuple[Tensor, Tensor | None]:
-    """Every sender's projected codeword row at layer ``i``, computed once per inference pass
-    (the weights and ``R`` do not change during it), for :func:`approx_layer`'s ``table``.
+    """Every sender's projected codeword row at attention layer ``i`` (GAT), computed once per
+    inference pass (the weights and ``R`` do not change during it), for :func:`approx_layer`'s
+    ``table``.
 
     One group: the merged form ``(C_out R)(X̃ Wᵀ)`` of Eq. (6): the ``k`` codewords projected
     (``k·f·S·f'`` multiply-adds, less than one batch's), a red message gathers its sender's
@@ -224,7 +225,7 @@ def _blue_linear(book: Codebook, batch, blue: Tensor, W: Tensor, S: int, b: int,
 
 
 def _linear_forward(stack, i: int, x: Tensor, batch, red: Tensor, book: Codebook,
-                    senders: Tensor | None = None, table=None) -> Tensor:
+                    senders: Tensor | None = None) -> Tensor:
     W, S = _stacked_weights(stack, i)
     b = x.size(0)
     f = W.size(0) // S
@@ -232,21 +233,16 @@ def _linear_forward(stack, i: int, x: Tensor, batch, red: Tensor, book: Codebook
     msg = torch.sparse.mm(batch.matrix("in", S), xw)
     if batch.out_src.numel():
         kept = senders is not None and getattr(book, "_cache", None) is not None
-        if table is None and book.groups > 1 and not kept and batch.out_nodes.numel() > b:
+        if book.groups > 1 and not kept and batch.out_nodes.numel() > b:
             # more distinct senders than receivers: aggregate the senders' codeword rows first,
             # C_out (R X̃), then project the b aggregates, (C_out R X̃) Wᵀ, instead of projecting
             # the U senders: b·S·f_in·f' multiply-adds instead of U·f_in·S·f'
             agg = torch.sparse.mm(batch.matrix("out_by_support", S), book.reconstruct(red))
             w_cat = W.view(S, f, -1).transpose(1, 2).reshape(-1, f)  # [S·f_in, f']: W⁽ˢ⁾ᵀ stacked
             msg = msg + agg.view(b, -1) @ w_cat
-        elif table is None:  # the projected codewords of the distinct senders
+        else:  # the projected codewords of the distinct senders
             cw = _project_senders(book, red, W, senders).reshape(-1, f)
             msg = msg + torch.sparse.mm(batch.matrix("out", S), cw)
-        else:  # gathered per message from the pass's table: no per-batch copy of the senders' rows
-            rows, row_of = table
-            at = batch.out_src if row_of is None else row_of[batch.out_src]
-            cw = rows.reshape(-1, f)
-            msg = msg + _scatter_sum(cw[at * S + batch.out_s] * batch.out_w[:, None], batch.out_dst, b)
     bias = stack.conv_bias(i)
     return msg + bias if bias is not None else msg
 
@@ -336,8 +332,9 @@ def approx_layer(stack, i: int, x: Tensor, batch, red: Tensor | None, blue: Tens
         training: attention dropout on (GAT).
         stored: ``red`` are the codebook's stored assignments of ``batch.out_nodes`` (training
             and transductive inference), so a frozen codebook's kept rows may serve them.
-        table: the pass's :func:`sender_table` of this layer (inference, no gradient): the red
-            messages gather from it instead of projecting the batch's senders.
+        table: the pass's :func:`sender_table` of this attention layer (inference, no
+            gradient): the red messages gather from it instead of projecting the batch's
+            senders (fixed convolutions infer by :func:`fixed_layer`).
 
     Returns:
         ``(H_B [b, f_{l+1}], aux)``: the convolution output (before :meth:`GNNStack.finish`) and,
@@ -356,5 +353,5 @@ def approx_layer(stack, i: int, x: Tensor, batch, red: Tensor | None, blue: Tens
         x = _AddGrad.apply(x, extra * grad_scale)
     senders = batch.out_nodes if stored else None
     if fixed:
-        return _linear_forward(stack, i, x, batch, red, book, senders, table), None
+        return _linear_forward(stack, i, x, batch, red, book, senders), None
     return _gat_forward(att, x, batch, red, book, training, senders, table)
