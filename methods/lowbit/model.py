@@ -268,8 +268,9 @@ def packed_weights(model: QuantGNN) -> dict[str, dict]:
 
 def model_size_bytes(model: QuantGNN) -> int:
     """Bytes of the stored model: packed integer weights + float32 per-channel steps, biases and
-    activation ranges (4 bytes per float); at 32 bits ``4 ·`` the weights and biases (not the
-    unused ranges ``α``, which an earlier version counted)."""
+    activation ranges (4 bytes per float) of the quantizers that quantize (the last layer's
+    aggregate is float: its ``α`` is unused and not counted, as an earlier version did); at 32
+    bits ``4 ·`` the weights and biases (not the unused ranges ``α``)."""
     if model.bits == 32:  # the unquantized model stores no ranges: its α are unused
         return 4 * sum(p.numel() for n, p in model.named_parameters() if not n.endswith("alpha"))
     total = 0
@@ -278,6 +279,6 @@ def model_size_bytes(model: QuantGNN) -> int:
             total += packed_nbytes(w.numel(), model.bits) + 4 * q.alpha.numel()
         total += 4 * layer.bias.numel()
         total += 4 * sum(m.alpha.numel() for n, m in layer.named_children()
-                         if isinstance(m, LearnedQuantizer) and not n.startswith("q_w"))
+                         if isinstance(m, LearnedQuantizer) and m.bits < 32 and not n.startswith("q_w"))
     total += 4 * sum(p.numel() for p in model.propagation.parameters())
     return total

@@ -409,12 +409,15 @@ def _bounds(c: SMPConstants, c_min: float) -> tuple[float, float]:
 
 #: bytes of one quantizer's stored state: α, the batch min and max (float32 each)
 QUANTIZER_BYTES = 12
+#: bytes more for a BT* quantizer: its code shift ``k`` (an int32), needed to requantize at inference
+SHIFT_BYTES = 4
 
 
 def model_size_bytes(model: PropagationGNN) -> int:
     """Bytes of the stored model: each weight matrix packed at ``bits`` (2 under BT/BT*: four
-    levels), float32 biases, and 12 bytes (α, min, max) per active quantizer; at 32 bits
-    ``4 ·`` the weights and biases (the ``α`` of an unquantized model are not stored).
+    levels), float32 biases, and 12 bytes (α, min, max) per active quantizer, 16 under BT* (its
+    shift ``k``); at 32 bits ``4 ·`` the weights and biases (the ``α`` of an unquantized model are
+    not stored).
 
     The same count :func:`~.packing.packed_nbytes` gives the packed codes of :mod:`.packing`.
     """
@@ -426,4 +429,4 @@ def model_size_bytes(model: PropagationGNN) -> int:
     total = sum(packed_nbytes(lay.linear.weight.numel(), model.bits) + 4 * lay.linear.bias.numel()
                 for lay in layers)
     used = [q for q in model.quantizers() if bool(q.initialized)]
-    return total + QUANTIZER_BYTES * len(used)
+    return total + sum(QUANTIZER_BYTES + (SHIFT_BYTES if q.bt == "bt*" else 0) for q in used)

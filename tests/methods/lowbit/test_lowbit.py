@@ -288,6 +288,22 @@ def test_per_node_and_per_channel_are_exclusive():
         LearnedQuantizer(4, per_channel=True, channels=3, per_node=True)
 
 
+@pytest.mark.parametrize("bits", [2, 4, 8, 32])
+def test_stacked_model_size_by_hand(bits):
+    from gnnbench.methods.lowbit.model import QuantGNN, model_size_bytes
+
+    m = QuantGNN(False, [(10, 8), (8, 3)], bits, 0.0, SMPConfig(), smp_layers=2)
+    if bits == 32:
+        expected = 4 * (10 * 8 + 8 + 8 * 3 + 3)
+    else:
+        packed = {2: 20 + 6, 4: 40 + 12, 8: 80 + 24}[bits]  # 80 and 24 weights at 2/4/8 bits per code
+        steps = 4 * (8 + 3)  # one float32 step per output channel
+        biases = 4 * (8 + 3)
+        ranges = 4 * (3 + 2) + 4 * 2 * 2  # q_in, q_msg, q_agg of layer 0; q_in, q_msg of layer 1; 2 SMP layers
+        expected = packed + steps + biases + ranges
+    assert model_size_bytes(m) == expected
+
+
 def test_stacked_fp32_model_size_counts_weights_and_biases_only():
     from gnnbench.methods.lowbit.model import QuantGNN, model_size_bytes
 

@@ -166,3 +166,15 @@ def test_model_size_counts_packed_weights_at_every_width():
 def test_bt_model_size_is_two_bits():
     m2, bt = PropagationGNN(100, 16, 4, 2, 0.0, 1), PropagationGNN(100, 16, 4, 2, 0.0, 1, bt="bt")
     assert model_size_bytes(m2) == model_size_bytes(bt)
+
+
+def test_bt_star_model_size_stores_each_quantizers_shift():
+    sizes = {}
+    for bt in ("bt", "bt*"):
+        m = PropagationGNN(100, 16, 4, 2, 0.0, 1, bt=bt)
+        for q in m.quantizers():
+            q.observe(torch.randn(10))
+        sizes[bt] = model_size_bytes(m)
+    quantizers = 6 + 6  # two linear layers, one step of two propagations
+    assert sizes["bt"] == 400 + 16 + 4 * 20 + 12 * quantizers  # 1600 and 64 weights at 2 bits
+    assert sizes["bt*"] == sizes["bt"] + 4 * quantizers
