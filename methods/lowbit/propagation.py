@@ -323,6 +323,8 @@ class PropagationGNN(torch.nn.Module):
             without the correction term (``λ ≡ 0``).
         bt: INT2 truncation.
         messages: ``"edge"`` or ``"node"`` (:class:`QuantPropagation`).
+        correction_bits: the width of the correction's propagation ``Q'`` (the ``gap`` quantizers;
+            default ``None``: ``bits``); BT applies to it only at 2 bits.
 
     Attributes:
         residuals: after a forward pass, ``[K]`` the constraint residuals
@@ -335,13 +337,15 @@ class PropagationGNN(torch.nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, bits: int, dropout: float,
                  steps: int, smp: SMPConstants | None = SMPConstants(), bt: str | None = None,
-                 messages: str = "edge"):
+                 messages: str = "edge", correction_bits: int | None = None):
         super().__init__()
         self.bits, self.dropout, self.smp, self.bt, self.messages = bits, dropout, smp, bt, messages
+        self.correction_bits = bits if correction_bits is None else correction_bits
+        gap_bt = bt if self.correction_bits == 2 else None
         self.lin1 = QuantLinear(in_channels, hidden_channels, bits, bt)
         self.lin2 = QuantLinear(hidden_channels, out_channels, bits, bt)
         self.prop = torch.nn.ModuleList(QuantPropagation(bits, bt, messages) for _ in range(steps))
-        self.gap = torch.nn.ModuleList(QuantPropagation(bits, bt, messages) for _ in range(steps))
+        self.gap = torch.nn.ModuleList(QuantPropagation(self.correction_bits, gap_bt, messages) for _ in range(steps))
         self.residuals: Tensor | None = None
         self.multipliers: Tensor | None = None
 
@@ -367,7 +371,7 @@ class PropagationGNN(torch.nn.Module):
         out = sub + 2 * eta * lam * self.gap[k](delta, graph)
         with torch.no_grad():
             d = delta.detach()
-            if self.bits == 32 and graph.conv_is_gcn:  # the correction's propagation was ÂΔ
+            if self.correction_bits == 32 and graph.conv_is_gcn:  # the correction's propagation was ÂΔ
                 energy = (d * d).sum() - (d * self.gap[k].last_aggregate).sum()
             else:
                 energy = laplacian_energy(d, graph.gcn)
