@@ -62,6 +62,8 @@ class LowBit:
                 authors' README value for the precision: FP32 0.1, INT8/INT4 1e-5, INT2 1e-4,
                 BT 0.2, BT* 0.1) — ``"propagation"`` only.
             smp_step: η, the primal step of ``"propagation"`` (default 0.1, the authors' ``eta_H``).
+            correction_bits: the width of the correction's propagation ``Q'`` (``2ηλ Q'(CΔ)``) of
+                ``"propagation"`` (default ``None``: ``bits``; BT/BT* apply to it only at 2 bits).
             smp_multiplier_step: η_λ, the multiplier step of ``"propagation"`` (default 1e-5, the
                 authors' ``--lambda_threshold``); each step's ``λ`` is projected onto the interval
                 where the step is non-expansive on the graph
@@ -102,6 +104,7 @@ class LowBit:
         smp_threshold: float | None = Field(None, ge=0)
         smp_step: float = Field(0.1, gt=0, le=1)
         smp_multiplier_step: float = Field(1e-5, ge=0)
+        correction_bits: Literal[2, 4, 8, 32] | None = None
         alpha_lr: float = Field(1e-4, gt=0)
         smp: bool = True
         smp_lambda: float = Field(9.0, ge=0)
@@ -114,6 +117,9 @@ class LowBit:
 
         @model_validator(mode="after")
         def _check(self):
+            if self.correction_bits is not None and self.architecture != "propagation":
+                raise ValueError(f"method.correction_bits={self.correction_bits} is an option of the propagation "
+                                 f"architecture; set method.architecture='propagation' or drop correction_bits")
             if self.bt != "none" and (self.bits != 2 or self.architecture != "propagation"):
                 raise ValueError(f"method.bt={self.bt!r} is an INT2 scheme of the propagation architecture; "
                                  f"set method.bits=2 (now {self.bits}) and method.architecture='propagation' "
@@ -176,7 +182,7 @@ class LowBit:
             cfg = self.config
             return PropagationGNN(in_channels, c.hidden_channels, out_channels, cfg.bits, c.dropout,
                                   cfg.propagation_steps, self.smp_constants(),
-                                  None if cfg.bt == "none" else cfg.bt, cfg.messages)
+                                  None if cfg.bt == "none" else cfg.bt, cfg.messages, cfg.correction_bits)
         convs = min(c.num_layers, 2) if self.config.smp else c.num_layers
         channels = layer_channels(in_channels, c.hidden_channels, out_channels, convs)
         return QuantGNN(root, channels, self.config.bits, c.dropout, self.smp_config(),

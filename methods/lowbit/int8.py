@@ -8,6 +8,9 @@ uint8 with zero point 128), the weight's are ``Q_w``'s per output channel, and t
 requantization *is* the message quantizer ``Q_msg`` (output scale ``s_msg``), so no float
 quantize/dequantize pass sits between the transform and the messages.  INT4 and INT2 codes run on
 the same 8-bit kernels (their values fit; the message codes are clamped to their narrower grid).
+The signed INT2 grid is mid-rise (values ``(c + ½) · s``, :mod:`.quantizer`): its weights and
+inputs enter the kernels as the odd codes ``2c + 1`` at the half step ``s/2``, and the kernel's
+output requantization onto it takes the bias ``−s/2`` (``⌊y/s − ½⌉``, the code ``c``).
 The sparse aggregation runs in float on the dequantized message codes (CPU sparse kernels have
 no integer form), the aggregate is re-quantized by in-place elementwise passes, and the SMP
 propagation layers (if any) run exactly as in fake-quantized evaluation.  The root term of SAGE
@@ -24,22 +27,28 @@ import torch
 from torch import Tensor
 
 from .model import GraphOperators, QuantGNN
-from .quantizer import LearnedQuantizer, qrange, quantize_int
+from .quantizer import LearnedQuantizer, grid_offset, kernel_codes, qrange, step
 from .smp import spmm
 
 __all__ = ["IntegerGNN", "int_linear"]
 
 
-def _grid(q: LearnedQuantizer) -> tuple[float, int, int, int]:
-    """``(step, zero point in uint8, lowest uint8 code, highest uint8 code)`` of a quantizer."""
-    qmin, qmax = qrange(q.bits, bool(q.signed))
-    zp = 128 if bool(q.signed) else 0
-    return float(q.alpha.detach().abs().clamp_min(1e-8)) / qmax, zp, qmin + zp, qmax + zp
+def _grid(q: LearnedQuantizer) -> tuple[float, float, int, int, int]:
+    """``(step, offset, zero point in uint8, lowest uint8 code, highest uint8 code)`` of a quantizer:
+    the code ``c + zero point`` stands for ``(c + offset) · step``."""
+    signed = bool(q.signed)
+    qmin, qmax = qrange(q.bits, signed)
+    zp = 128 if signed else 0
+    s = float(step(q.alpha.detach().abs().clamp_min(1e-8), q.bits, signed))
+    return s, grid_offset(q.bits, signed), zp, qmin + zp, qmax + zp
 
 
 def _quantize(x: Tensor, q: LearnedQuantizer) -> Tensor:
-    """``x`` as a ``quint8`` tensor holding ``q``'s codes (clamped to its grid for 2 and 4 bits)."""
-    s, zp, lo, hi = _grid(q)
+    """``x`` as a ``quint8`` tensor of ``q``'s values (clamped to its grid for 2 and 4 bits; the
+    mid-rise grid as odd codes at the half step)."""
+    s, o, zp, lo, hi = _grid(q)
+    if o:
+        return torch.quantize_per_tensor(_fake_(x.clone(), q), s / 2, zp, torch.quint8)
     if q.bits < 8:
         x = x.clamp((lo - zp) * s, (hi - zp) * s)
     return torch.quantize_per_tensor(x, s, zp, torch.quint8)
@@ -53,8 +62,12 @@ def _fake_(x: Tensor, q: LearnedQuantizer) -> Tensor:
     if q.bits == 32:
         return x
     qmin, qmax = qrange(q.bits, bool(q.signed))
-    s = float(q.alpha.detach().abs().clamp_min(1e-8)) / qmax
-    return x.div_(s).round_().clamp_(qmin, qmax).mul_(s)
+    s, o = _grid(q)[:2]
+    x = x.div_(s)
+    if o:
+        x = x.sub_(o)
+    x = x.round_().clamp_(qmin, qmax)
+    return (x.add_(o) if o else x).mul_(s)
 
 
 def int_linear(x_q: Tensor | tuple[Tensor, Tensor], w_codes: Tensor, w_colsum: Tensor, w_scale: Tensor
@@ -105,16 +118,18 @@ class IntegerGNN:
         with warnings.catch_warnings():  # quantized tensor creation is marked deprecated in torch 2.13
             warnings.simplefilter("ignore")
             for layer in model.layers:
-                codes, s = quantize_int(layer.weight.detach(), layer.q_w.alpha.abs(), model.bits,
+                codes, s = kernel_codes(layer.weight.detach(), layer.q_w.alpha.abs(), model.bits,
                                         bool(layer.q_w.signed))
                 wt = codes.t().contiguous().to(torch.int8)
                 prep = {"codes": (wt, wt.sum(0, dtype=torch.int32), s.reshape(-1).float())}
                 s = s.reshape(-1).double()
                 wq = torch._make_per_channel_quantized_tensor(
                     codes.to(torch.int8), s, torch.zeros_like(s, dtype=torch.long), 0)
-                prep["packed"] = torch.ops.quantized.linear_prepack(wq, None)
+                s_msg, o_msg = _grid(layer.q_msg)[:2]  # a mid-rise output grid: ⌊y/s − ½⌉ by a bias
+                bias = torch.full((codes.size(0),), -o_msg * s_msg) if o_msg else None
+                prep["packed"] = torch.ops.quantized.linear_prepack(wq, bias)
                 if layer.root:
-                    rc, rs = quantize_int(layer.weight_root.detach(), layer.q_wr.alpha.abs(), model.bits,
+                    rc, rs = kernel_codes(layer.weight_root.detach(), layer.q_wr.alpha.abs(), model.bits,
                                           bool(layer.q_wr.signed))
                     wt = rc.t().contiguous().to(torch.int8)
                     prep["root"] = (wt, wt.sum(0, dtype=torch.int32), rs.reshape(-1).float())
@@ -134,22 +149,26 @@ class IntegerGNN:
         layer = self.model.layers[i]
         if isinstance(x_q, tuple):
             return _fake_(int_linear(x_q, *self.layers[i]["codes"]), layer.q_msg)
-        s, zp, lo, hi = _grid(layer.q_msg)
+        s, o, zp, lo, hi = _grid(layer.q_msg)
         z_q = torch.ops.quantized.linear(x_q, self.layers[i]["packed"], s, zp)
         if layer.bits == 8:
             return z_q.dequantize()
-        return (z_q.int_repr().clamp_(lo, hi).float() - zp) * s
+        return (z_q.int_repr().clamp_(lo, hi).float() - (zp - o)) * s
 
     def quantize_input(self, x: Tensor, i: int) -> Tensor | tuple[Tensor, int, Tensor]:
         """``x: [N, C_in]`` float as layer ``i``'s input codes: quint8 ``[N, C_in]``, or with
         per-node ranges the tuple of :func:`int_linear`."""
         q = self.model.layers[i].q_in
         if q.per_node:  # the quint8 convention: code = int8 value + 128 − zero point
-            qmin, qmax = qrange(q.bits, bool(q.signed))
-            step = q.ranges(x).detach().clamp_min(1e-8) / qmax
-            zp = 128 if bool(q.signed) else 0
-            codes = (x / step).round_().clamp_(qmin, qmax).add_(zp - 128).to(torch.int8)
-            return codes, zp, step
+            signed = bool(q.signed)
+            qmin, qmax = qrange(q.bits, signed)
+            o = grid_offset(q.bits, signed)
+            s = step(q.ranges(x).detach().clamp_min(1e-8), q.bits, signed)
+            zp = 128 if signed else 0
+            codes = (x / s - o).round_().clamp_(qmin, qmax)
+            if o:  # mid-rise: the odd codes 2c + 1 at the half step
+                codes, s = codes.mul_(2).add_(1), s / 2
+            return codes.add_(zp - 128).to(torch.int8), zp, s
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return _quantize(x, q)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .packing import pack, packed_nbytes
-from .quantizer import LearnedQuantizer, qrange, quantize_int
+from .quantizer import LearnedQuantizer, grid_offset, qrange, quantize_int
 from .smp import SMPConfig, smp_solve, spmm
 
 __all__ = ["layer_structure", "GraphOperators", "PropagationQuantizers", "QuantGNN", "QuantLayer", "model_size_bytes", "packed_weights"]
@@ -127,7 +127,8 @@ class QuantLayer(torch.nn.Module):
         """``dropout(Q_in(x))`` on the non-zero entries only, when ``x`` is a large, mostly-zero
         constant (bag-of-words features): ``(index [2, nnz], values [nnz])``; else ``None``.
 
-        The same values as the dense path: 0 lies on every grid (signed or unsigned) and has zero
+        The same values as the dense path where 0 lies on ``Q_in``'s grid (every grid but the
+        signed mid-rise 2-bit one, whose layers take the dense path; :meth:`forward`) and has zero
         LSQ gradient, so quantizing only the non-zeros (with LSQ's gradient scale counting every
         entry) and dropping only them changes nothing but the cost (Citeseer: 0.85% non-zero).
         """
@@ -157,7 +158,8 @@ class QuantLayer(torch.nn.Module):
         return values.new_zeros(num_nodes, w.size(0)).index_add(0, index[0], values.unsqueeze(1) * w.t()[index[1]])
 
     def forward(self, x: Tensor, ops: GraphOperators, dropout: float) -> Tensor:
-        sparse = self._sparse_input(x, dropout) if bool(self.q_in.initialized) or self.bits == 32 else None
+        ready = self.bits == 32 or (bool(self.q_in.initialized) and self.q_in.zero_on_grid())
+        sparse = self._sparse_input(x, dropout) if ready else None
         if sparse is not None:
             z = self._sparse_linear(*sparse, self.q_w(self.weight), x.size(0))
         else:
@@ -244,7 +246,8 @@ def packed_weights(model: QuantGNN) -> dict[str, dict]:
 
     Returns:
         ``{name: {"packed": uint8 [⌈numel·b/8⌉], "scale": float32 [C_out, 1], "shape", "bits",
-        "qmin"}}`` for quantized models; ``{name: {"float": Tensor}}`` at 32 bits.
+        "qmin", "offset"}}`` for quantized models (a code ``q`` stands for ``(q + offset) · scale``);
+        ``{name: {"float": Tensor}}`` at 32 bits.
     """
     out: dict[str, dict] = {}
     for li, layer in enumerate(model.layers):
@@ -258,14 +261,16 @@ def packed_weights(model: QuantGNN) -> dict[str, dict]:
             codes, scale = quantize_int(w, q.alpha.abs(), model.bits, bool(q.signed))
             qmin = qrange(model.bits, bool(q.signed))[0]
             out[key] = {"packed": pack(codes, model.bits, qmin), "scale": scale.float(),
-                        "shape": tuple(w.shape), "bits": model.bits, "qmin": qmin}
+                        "shape": tuple(w.shape), "bits": model.bits, "qmin": qmin,
+                        "offset": grid_offset(model.bits, bool(q.signed))}
     return out
 
 
 def model_size_bytes(model: QuantGNN) -> int:
     """Bytes of the stored model: packed integer weights + float32 per-channel steps, biases and
-    activation ranges (4 bytes per float); at 32 bits ``4 ·`` the weights and biases (not the
-    unused ranges ``α``, which an earlier version counted)."""
+    activation ranges (4 bytes per float) of the quantizers that quantize (the last layer's
+    aggregate is float: its ``α`` is unused and not counted, as an earlier version did); at 32
+    bits ``4 ·`` the weights and biases (not the unused ranges ``α``)."""
     if model.bits == 32:  # the unquantized model stores no ranges: its α are unused
         return 4 * sum(p.numel() for n, p in model.named_parameters() if not n.endswith("alpha"))
     total = 0
@@ -274,6 +279,6 @@ def model_size_bytes(model: QuantGNN) -> int:
             total += packed_nbytes(w.numel(), model.bits) + 4 * q.alpha.numel()
         total += 4 * layer.bias.numel()
         total += 4 * sum(m.alpha.numel() for n, m in layer.named_children()
-                         if isinstance(m, LearnedQuantizer) and not n.startswith("q_w"))
+                         if isinstance(m, LearnedQuantizer) and m.bits < 32 and not n.startswith("q_w"))
     total += 4 * sum(p.numel() for p in model.propagation.parameters())
     return total

@@ -323,6 +323,8 @@ class PropagationGNN(torch.nn.Module):
             without the correction term (``λ ≡ 0``).
         bt: INT2 truncation.
         messages: ``"edge"`` or ``"node"`` (:class:`QuantPropagation`).
+        correction_bits: the width of the correction's propagation ``Q'`` (the ``gap`` quantizers;
+            default ``None``: ``bits``); BT applies to it only at 2 bits.
 
     Attributes:
         residuals: after a forward pass, ``[K]`` the constraint residuals
@@ -335,13 +337,15 @@ class PropagationGNN(torch.nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, bits: int, dropout: float,
                  steps: int, smp: SMPConstants | None = SMPConstants(), bt: str | None = None,
-                 messages: str = "edge"):
+                 messages: str = "edge", correction_bits: int | None = None):
         super().__init__()
         self.bits, self.dropout, self.smp, self.bt, self.messages = bits, dropout, smp, bt, messages
+        self.correction_bits = bits if correction_bits is None else correction_bits
+        gap_bt = bt if self.correction_bits == 2 else None
         self.lin1 = QuantLinear(in_channels, hidden_channels, bits, bt)
         self.lin2 = QuantLinear(hidden_channels, out_channels, bits, bt)
         self.prop = torch.nn.ModuleList(QuantPropagation(bits, bt, messages) for _ in range(steps))
-        self.gap = torch.nn.ModuleList(QuantPropagation(bits, bt, messages) for _ in range(steps))
+        self.gap = torch.nn.ModuleList(QuantPropagation(self.correction_bits, gap_bt, messages) for _ in range(steps))
         self.residuals: Tensor | None = None
         self.multipliers: Tensor | None = None
 
@@ -367,7 +371,7 @@ class PropagationGNN(torch.nn.Module):
         out = sub + 2 * eta * lam * self.gap[k](delta, graph)
         with torch.no_grad():
             d = delta.detach()
-            if self.bits == 32 and graph.conv_is_gcn:  # the correction's propagation was ÂΔ
+            if self.correction_bits == 32 and graph.conv_is_gcn:  # the correction's propagation was ÂΔ
                 energy = (d * d).sum() - (d * self.gap[k].last_aggregate).sum()
             else:
                 energy = laplacian_energy(d, graph.gcn)
@@ -409,12 +413,15 @@ def _bounds(c: SMPConstants, c_min: float) -> tuple[float, float]:
 
 #: bytes of one quantizer's stored state: α, the batch min and max (float32 each)
 QUANTIZER_BYTES = 12
+#: bytes more for a BT* quantizer: its code shift ``k`` (an int32), needed to requantize at inference
+SHIFT_BYTES = 4
 
 
 def model_size_bytes(model: PropagationGNN) -> int:
     """Bytes of the stored model: each weight matrix packed at ``bits`` (2 under BT/BT*: four
-    levels), float32 biases, and 12 bytes (α, min, max) per active quantizer; at 32 bits
-    ``4 ·`` the weights and biases (the ``α`` of an unquantized model are not stored).
+    levels), float32 biases, and 12 bytes (α, min, max) per active quantizer, 16 under BT* (its
+    shift ``k``); at 32 bits ``4 ·`` the weights and biases (the ``α`` of an unquantized model are
+    not stored).
 
     The same count :func:`~.packing.packed_nbytes` gives the packed codes of :mod:`.packing`.
     """
@@ -426,4 +433,4 @@ def model_size_bytes(model: PropagationGNN) -> int:
     total = sum(packed_nbytes(lay.linear.weight.numel(), model.bits) + 4 * lay.linear.bias.numel()
                 for lay in layers)
     used = [q for q in model.quantizers() if bool(q.initialized)]
-    return total + QUANTIZER_BYTES * len(used)
+    return total + sum(QUANTIZER_BYTES + (SHIFT_BYTES if q.bt == "bt*" else 0) for q in used)

@@ -7,8 +7,8 @@ for weights) that sets the step ``s = α / q_max``.  The forward pass is
     x̂ = s · clamp(⌊x / s⌉, q_min, q_max)
 
 and the backward pass is the straight-through estimator of LSQ (Esser et al., ICLR 2020,
-Eq. 3): ``∂x̂/∂x = 1`` inside the range and ``0`` outside; ``∂x̂/∂s = ⌊x/s⌉ − x/s`` inside and
-``q_min`` / ``q_max`` at the clipping ends, scaled by LSQ's ``g = 1/√(numel · q_max)``.
+Eq. 3): ``∂x̂/∂x = 1`` inside the range and ``0`` outside; ``∂x̂/∂s = ⌊x/s − o⌉ + o − x/s`` inside and
+``q_min + o`` / ``q_max + o`` at the clipping ends, scaled by LSQ's ``g = 1/√(numel · q_max)``.
 
 The paper's quantizer learns its ranges too (its "QLR") but its exact parameterisation is not in
 the public abstract; the LSQ form above is our choice.  The range is initialised by a grid search
@@ -23,16 +23,19 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["BITS", "LearnedQuantizer", "fake_quantize", "qrange", "quantize_int", "search_range"]
+__all__ = ["BITS", "LearnedQuantizer", "fake_quantize", "grid_offset", "kernel_codes", "qrange", "quantize_int",
+           "search_range", "step"]
 
 #: supported bit widths; 32 means "not quantized" (the FP32 reference inside the method)
 BITS = (2, 4, 8, 32)
 
 
 def qrange(bits: int, signed: bool) -> tuple[int, int]:
-    """The integer grid ``(q_min, q_max)`` of a ``bits``-wide code.
+    """The integer codes ``(q_min, q_max)`` of a ``bits``-wide grid (a code ``c`` stands for the value
+    ``(c + grid_offset(bits, signed)) · s``).
 
-    Signed: ``[-2^(b-1), 2^(b-1) - 1]`` (INT2: {-2, -1, 0, 1}); unsigned: ``[0, 2^b - 1]``.
+    Signed: ``[-2^(b-1), 2^(b-1) - 1]`` (INT2: codes {-2, -1, 0, 1}, values {-3, -1, 1, 3}·s/2);
+    unsigned: ``[0, 2^b - 1]``.
 
     Raises:
         ValueError: ``bits`` is not one of 2, 4, 8.
@@ -42,6 +45,17 @@ def qrange(bits: int, signed: bool) -> tuple[int, int]:
     if signed:
         return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     return 0, (1 << bits) - 1
+
+
+def grid_offset(bits: int, signed: bool) -> float:
+    """``o``, the value of code 0 in steps: ½ for the signed 2-bit grid (mid-rise, symmetric about 0:
+    ``{−3, −1, 1, 3} · s/2``), 0 for every other grid (mid-tread: 0 is a level)."""
+    return 0.5 if signed and bits == 2 else 0.0
+
+
+def step(alpha: Tensor, bits: int, signed: bool) -> Tensor:
+    """The step ``s = α / (q_max + o)`` of range ``α`` (the largest level is ``α``), ``alpha``'s shape."""
+    return alpha / (qrange(bits, signed)[1] + grid_offset(bits, signed))
 
 
 def _round_ste(v: Tensor) -> Tensor:
@@ -65,24 +79,42 @@ def fake_quantize(x: Tensor, alpha: Tensor, bits: int, signed: bool, grad_scale:
 
     Returns:
         ``x̂`` of ``x``'s shape; ``|x̂ − x| ≤ s/2`` wherever ``x`` lies inside the range
-        ``[s·q_min, s·q_max]``, ``s = alpha / q_max``.
+        ``[s·(q_min + o), s·(q_max + o)]``, ``s`` of :func:`step`.
     """
     if bits == 32:
         return x
     qmin, qmax = qrange(bits, signed)
-    s = _grad_scale(alpha, grad_scale).clamp_min(1e-8) / qmax
-    return _round_ste(torch.clamp(x / s, qmin, qmax)) * s
+    o = grid_offset(bits, signed)
+    s = step(_grad_scale(alpha, grad_scale).clamp_min(1e-8), bits, signed)
+    return (_round_ste(torch.clamp(x / s - o, qmin, qmax)) + o) * s
 
 
 def quantize_int(x: Tensor, alpha: Tensor, bits: int, signed: bool) -> tuple[Tensor, Tensor]:
-    """The integer codes of ``x`` and their step: ``x ≈ q · s``.
+    """The integer codes of ``x`` and their step: ``x ≈ (q + o) · s`` (``o`` of :func:`grid_offset`).
 
     Returns:
-        ``q`` (int64 of ``x``'s shape, in ``qrange(bits, signed)``) and ``s = alpha / q_max``.
+        ``q`` (int64 of ``x``'s shape, in ``qrange(bits, signed)``: they fit in ``bits`` bits) and
+        ``s`` (:func:`step`).
     """
     qmin, qmax = qrange(bits, signed)
-    s = alpha.detach().clamp_min(1e-8) / qmax
-    return torch.clamp(torch.round(x / s), qmin, qmax).long(), s
+    o = grid_offset(bits, signed)
+    s = step(alpha.detach().clamp_min(1e-8), bits, signed)
+    return torch.clamp(torch.round(x / s - o), qmin, qmax).long(), s
+
+
+def kernel_codes(x: Tensor, alpha: Tensor, bits: int, signed: bool) -> tuple[Tensor, Tensor]:
+    """Codes of ``x`` for a kernel whose values are ``code · step`` (no offset), such as an int8 matmul.
+
+    Mid-tread grids: :func:`quantize_int`'s codes and step.  The mid-rise signed 2-bit grid: the odd
+    codes ``2q + 1 ∈ {−3, −1, 1, 3}`` at the half step ``s/2``, the same values exactly.
+
+    Returns:
+        int64 codes of ``x``'s shape (in ``[−3, 3]`` or ``qrange``) and their step, ``alpha``'s shape.
+    """
+    q, s = quantize_int(x, alpha, bits, signed)
+    if grid_offset(bits, signed):
+        return 2 * q + 1, s / 2
+    return q, s
 
 
 @torch.no_grad()
@@ -165,6 +197,10 @@ class LearnedQuantizer(torch.nn.Module):
         row_max = self.node_max(x) if self.per_node else None
         self.alpha.copy_(search_range(x, self.bits, bool(self.signed), self.per_channel, row_max=row_max))
         self.initialized.fill_(True)
+
+    def zero_on_grid(self) -> bool:
+        """0 is one of the grid's levels (every grid but the signed mid-rise 2-bit one, and 32 bits)."""
+        return self.bits == 32 or grid_offset(self.bits, bool(self.signed)) == 0
 
     @staticmethod
     def node_max(x: Tensor) -> Tensor:

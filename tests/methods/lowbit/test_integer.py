@@ -22,7 +22,7 @@ def test_packed_rows_sum_as_the_embedding_bag_kernel(bits):
     assert torch.allclose(out, expected, atol=1e-5)
 
 
-def _trained(synthetic, bits, bt="none", backbone="gcn", epochs=15):
+def _trained(synthetic, bits, bt="none", backbone="gcn", epochs=15, correction_bits=None):
     from gnnbench.backbones.gcn import GCN
     from gnnbench.backbones.sage import SAGE
     from gnnbench.config import BudgetConfig, TrainConfig
@@ -31,7 +31,7 @@ def _trained(synthetic, bits, bt="none", backbone="gcn", epochs=15):
     torch.manual_seed(0)
     ds = synthetic(num_nodes=500)
     bb = GCN if backbone == "gcn" else SAGE
-    m = LowBit(LowBit.Config(bits=bits, bt=bt, messages="node", propagation_steps=4),
+    m = LowBit(LowBit.Config(bits=bits, bt=bt, messages="node", propagation_steps=4, correction_bits=correction_bits),
                bb(bb.Config(hidden_channels=32)), TrainConfig(epochs=epochs), BudgetConfig())
     m.setup(ds, torch.device("cpu"))
     for e in range(epochs):
@@ -51,6 +51,15 @@ def test_integer_predictions_agree_with_the_fake_quantized_model(synthetic, bits
         fake, ints = m.model(m.x, m.ops), engine(m.x)
     agreement = float((fake.argmax(1) == ints.argmax(1)).float().mean())
     assert agreement >= 0.999
+    assert float((fake - ints).abs().mean()) < 0.01 * float(fake.abs().mean()) + 1e-6
+
+
+def test_integer_engine_follows_an_eight_bit_correction(synthetic):
+    m = _trained(synthetic, 2, "bt*", correction_bits=8)
+    engine = IntegerPropagationGNN(m.model, m.ops, gcn_is_conv=m.ops.conv_is_gcn)
+    with torch.no_grad():
+        fake, ints = m.model(m.x, m.ops), engine(m.x)
+    assert float((fake.argmax(1) == ints.argmax(1)).float().mean()) >= 0.999
     assert float((fake - ints).abs().mean()) < 0.01 * float(fake.abs().mean()) + 1e-6
 
 

@@ -13,6 +13,7 @@ from gnnbench.methods.lowbit.propagation import (
     SMPConstants,
     model_size_bytes,
 )
+from gnnbench.methods.lowbit.qlr import QLRQuantizer
 
 
 def _graph(n=40, e=160, seed=0):
@@ -166,3 +167,32 @@ def test_model_size_counts_packed_weights_at_every_width():
 def test_bt_model_size_is_two_bits():
     m2, bt = PropagationGNN(100, 16, 4, 2, 0.0, 1), PropagationGNN(100, 16, 4, 2, 0.0, 1, bt="bt")
     assert model_size_bytes(m2) == model_size_bytes(bt)
+
+
+def test_bt_star_model_size_stores_each_quantizers_shift():
+    sizes = {}
+    for bt in ("bt", "bt*"):
+        m = PropagationGNN(100, 16, 4, 2, 0.0, 1, bt=bt)
+        for q in m.quantizers():
+            q.observe(torch.randn(10))
+        sizes[bt] = model_size_bytes(m)
+    quantizers = 6 + 6  # two linear layers, one step of two propagations
+    assert sizes["bt"] == 400 + 16 + 4 * 20 + 12 * quantizers  # 1600 and 64 weights at 2 bits
+    assert sizes["bt*"] == sizes["bt"] + 4 * quantizers
+
+
+def test_correction_bits_set_the_width_of_the_correction_quantizers_only():
+    default = PropagationGNN(8, 16, 4, 2, 0.0, 2, bt="bt*")
+    assert {(q.bits, q.bt) for q in default.gap.modules() if isinstance(q, QLRQuantizer)} == {(2, "bt*")}
+    m = PropagationGNN(8, 16, 4, 2, 0.0, 2, bt="bt*", correction_bits=8)
+    assert {(q.bits, q.bt) for q in m.gap.modules() if isinstance(q, QLRQuantizer)} == {(8, None)}
+    assert {(q.bits, q.bt) for q in m.prop.modules() if isinstance(q, QLRQuantizer)} == {(2, "bt*")}
+    assert (m.lin1.q_w.bits, m.lin1.q_w.bt) == (2, "bt*")
+
+
+def test_correction_bits_is_an_option_of_the_propagation_architecture():
+    from gnnbench.methods.lowbit import LowBit
+
+    assert LowBit.Config(bits=2, bt="bt*", correction_bits=8).correction_bits == 8
+    with pytest.raises(ValueError, match="correction_bits"):
+        LowBit.Config(architecture="stacked", correction_bits=8)
