@@ -65,6 +65,15 @@ def test_cpu_and_cuda_trials_of_one_config_are_separate_report_rows(cli, tmp_pat
     assert sorted(agg["variant"]) == ['full_graph · device="cpu"', 'full_graph · device="cuda"']
 
 
+def _stored_epochs(db) -> int:
+    """Curve points in the store ``db``; 0 while the run has created the file but not yet its
+    tables (polling then raced the schema's creation: "no such table: epochs")."""
+    try:
+        return sqlite3.connect(db).execute("SELECT count(*) FROM epochs").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
 def test_sigkilled_run_leaves_an_interrupted_row_after_results(cli, tmp_path):
     import psutil
 
@@ -79,7 +88,7 @@ def test_sigkilled_run_leaves_an_interrupted_row_after_results(cli, tmp_path):
         while time.monotonic() < deadline:  # until the first curve points are stored
             time.sleep(1)
             children = psutil.Process(proc.pid).children() or children
-            if db.exists() and sqlite3.connect(db).execute("SELECT count(*) FROM epochs").fetchone()[0] > 0:
+            if db.exists() and _stored_epochs(db) > 0:
                 break
         else:
             pytest.fail("the run stored no epoch within 120 s")
