@@ -195,12 +195,10 @@ def iter_epoch_batches(cg: ConvGraph, batches: list[Tensor]):
     current batch's messages are held (training draws an epoch this way)."""
     n = cg.num_nodes
     dev = cg.src.device
-    batch_of = torch.full((n,), -1, dtype=torch.long, device=dev)
+    batch_of = batch_membership(n, batches, dev)
     local = torch.zeros(n, dtype=torch.long, device=dev)
-    for t, nodes in enumerate(batches):
-        nodes = nodes.to(dev)
-        batch_of[nodes] = t
-        local[nodes] = torch.arange(nodes.numel(), device=dev)
+    for nodes in batches:
+        local[nodes.to(dev)] = torch.arange(nodes.numel(), device=dev)
     bs, bd = batch_of[cg.src], batch_of[cg.dst]
     t_count = len(batches)
     # group edges by the receiver's batch (green and red) and by the sender's batch (blue)
