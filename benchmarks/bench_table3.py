@@ -1,6 +1,8 @@
 """Table 3 of the VQ-GNN paper side by side: training working memory at equal batch sizes, and inference times.
 
-Not a test: ``OMP_NUM_THREADS=1 python benchmarks/bench_table3.py [--db sqlite:///table3.db] [--epochs 1]``.
+Not a test: ``OMP_NUM_THREADS=1 python benchmarks/bench_table3.py [--db sqlite:///table3.db] [--epochs 1]
+[--budgets nodes messages] [--backbones gcn sage]`` (a subset runs only those cells; the table prints
+what is stored).
 
 What it runs (through ``gnnbench sweep``: every figure is a trial the runner measured and stored
 in ``--db``; the script has no clock of its own, and running it again re-uses the completed
@@ -53,11 +55,12 @@ METHODS = ("ns_sage", "cluster_gcn", "graphsaint_rw", "vqgnn")
 MB = 2 ** 20
 
 
-def sweep_text(budget: str, epochs: int, lhop: bool = False) -> str:
-    """The sweep file of one budget column of Table 3, or (``lhop``) of the one L-hop inference
-    trial: GraphSAINT-RW, SAGE, that budget, ``inference = "lhop"`` (see the module docstring)."""
+def sweep_text(budget: str, epochs: int, lhop: bool = False, backbones: tuple[str, ...] = ("gcn", "sage")) -> str:
+    """The sweep file of one budget column of Table 3 (its ``backbones``), or (``lhop``) of the one
+    L-hop inference trial: GraphSAINT-RW, SAGE, that budget, ``inference = "lhop"`` (see the
+    module docstring).  A trial's configuration does not depend on which others share its file."""
     key, value = BUDGETS[budget]
-    methods, backbones = (["graphsaint_rw"], ["sage"]) if lhop else (list(METHODS), ["gcn", "sage"])
+    methods, backbones = (["graphsaint_rw"], ["sage"]) if lhop else (list(METHODS), list(backbones))
     text = f'''name = "table3-{budget}{'-lhop' if lhop else ''}"
 methods = {json.dumps(methods)}
 backbones = {json.dumps(backbones)}
@@ -83,14 +86,19 @@ valid_fraction = 0.05
     return text
 
 
-def run_sweeps(url: str, epochs: int, device: str | None) -> None:
-    """Run both budget columns through ``gnnbench sweep`` (completed trials are skipped)."""
+def run_sweeps(url: str, epochs: int, device: str | None, budgets: tuple[str, ...] = tuple(BUDGETS),
+               backbones: tuple[str, ...] = ("gcn", "sage")) -> None:
+    """Run the chosen budget columns and backbones through ``gnnbench sweep`` (completed trials
+    are skipped); the L-hop inference trial runs with the ``messages`` column's SAGE."""
     from gnnbench.cli import main
 
+    jobs = [(b, False) for b in BUDGETS if b in budgets]
+    if "messages" in budgets and "sage" in backbones:
+        jobs.append(("messages", True))
     with tempfile.TemporaryDirectory() as tmp:
-        for budget, lhop in (("nodes", False), ("messages", False), ("messages", True)):
+        for budget, lhop in jobs:
             path = Path(tmp) / f"table3_{budget}{'_lhop' if lhop else ''}.toml"
-            path.write_text(sweep_text(budget, epochs, lhop))
+            path.write_text(sweep_text(budget, epochs, lhop, backbones))
             argv = ["sweep", str(path), "--db", url, "--workers", "1"]
             if device:
                 argv += ["--set", f"device={device}"]
@@ -183,12 +191,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1, help="training epochs per trial (default 1)")
     parser.add_argument("--device", default=None, help="auto, cpu or cuda (default: the sweep's, auto)")
     parser.add_argument("--print-only", action="store_true", help="print the table of the stored trials only")
+    parser.add_argument("--budgets", nargs="+", choices=list(BUDGETS), default=list(BUDGETS),
+                        help="the columns to run (default both; the table prints every stored trial)")
+    parser.add_argument("--backbones", nargs="+", choices=["gcn", "sage"], default=["gcn", "sage"],
+                        help="the backbones to run (default both)")
     args = parser.parse_args()
     from gnnbench.store import Store, resolve_url
 
     url = resolve_url(args.db)
     if not args.print_only:
-        run_sweeps(url, args.epochs, args.device)
+        run_sweeps(url, args.epochs, args.device, tuple(args.budgets), tuple(args.backbones))
     rows = Store(url).trials()
     lines = memory_table(rows, "train_cpu_bytes")
     if any(r.get("train_gpu_bytes") for r in rows):

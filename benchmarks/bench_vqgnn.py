@@ -3,9 +3,12 @@
 1. Inference time (seconds): VQ-GNN's mini-batch inference through the codewords
    (:meth:`gnnbench.methods.vqgnn.model.VQModel.infer`) against layer-wise full-neighbour inference
    (:func:`gnnbench.methods.sampling.inference.layerwise_inference`, the PyG/OGB standard), same
-   backbone, same batch size, untrained weights (the time does not depend on their values).
-   VQ-GNN is timed with product VQ (``--group-size``) and with one group (the merged form
-   ``(C_out R)(X̃ W)``).
+   backbone, same batch size, untrained weights (the time does not depend on their values), and
+   L-hop inference (:func:`gnnbench.methods.sampling.lhop.lhop_inference`: batches of
+   ``--lhop-batch-size`` output nodes with their full ``L``-hop neighbourhood, what the paper's
+   1.61 s is; timed once, it is the slowest), all in one run.  The backbone is the paper's
+   ogbn-arxiv set-up by default (3 layers of 128 with batch norm).  VQ-GNN is timed with product
+   VQ (``--group-size``) and with one group (the merged form ``(C_out R)(X̃ W)``).
 2. Peak memory at equal messages per batch (Table 3 of Ding et al. 2021: 1.5M messages): one
    ``gnnbench run`` per method with ``budget.messages_per_batch``, each in its own process; the
    runner measures ``peak_gpu_allocated_bytes`` (CUDA) and ``peak_cpu_rss_bytes``.  Methods whose
@@ -47,6 +50,7 @@ def inference_times(args) -> dict:
     from gnnbench import registry
     from gnnbench.datasets.synthetic import Synthetic
     from gnnbench.methods.sampling.inference import layerwise_inference
+    from gnnbench.methods.sampling.lhop import lhop_inference
     from gnnbench.methods.vqgnn.batching import conv_graph
     from gnnbench.methods.vqgnn.model import VQModel
 
@@ -57,16 +61,17 @@ def inference_times(args) -> dict:
     g = ds.graph
     bb = registry.load("backbones", args.backbone)
     torch.manual_seed(0)
-    stack = bb(bb.Config()).build(ds.num_features, ds.num_outputs).to(device).eval()
+    stack = bb(bb.Config(num_layers=args.layers, hidden_channels=args.hidden, norm=args.norm)).build(
+        ds.num_features, ds.num_outputs).to(device).eval()
     x, ei = g.x.to(device), g.edge_index.to(device)
     n = x.size(0)
     model = VQModel(stack, n, args.num_codewords, args.group_size, 0.99, False).to(device).eval()
     model.initialise(x, ei, args.batch_size / n, 2, torch.Generator().manual_seed(0))
     cg, nbs = conv_graph(stack, ei, n), list(torch.randperm(n).split(args.batch_size))
 
-    def clock(fn) -> float:
+    def clock(fn, repeats: int | None = None) -> float:
         best = float("inf")
-        for _ in range(args.repeats):
+        for _ in range(args.repeats if repeats is None else repeats):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t = time.perf_counter()
@@ -79,11 +84,15 @@ def inference_times(args) -> dict:
     one = VQModel(stack, n, args.num_codewords, None, 0.99, False).to(device).eval()
     one.initialise(x, ei, args.batch_size / n, 2, torch.Generator().manual_seed(0))
     return {"device": str(device), "num_nodes": n, "num_edges": int(ei.size(1)),
+            "backbone_layers": args.layers, "hidden_channels": args.hidden, "norm": args.norm,
             "batch_size": args.batch_size, "num_codewords": args.num_codewords, "group_size": args.group_size,
             "vqgnn_inference_s": clock(lambda: model.infer(x, cg, nbs)),
             "vqgnn_one_group_inference_s": clock(lambda: one.infer(x, cg, nbs)),
             "layerwise_full_neighbour_inference_s": clock(
-                lambda: layerwise_inference(stack, x, ei, args.batch_size))}
+                lambda: layerwise_inference(stack, x, ei, args.batch_size)),
+            "lhop_batch_size": args.lhop_batch_size,
+            "lhop_full_neighbour_inference_s": None if args.lhop_batch_size == 0 else clock(
+                lambda: lhop_inference(stack, x, ei, args.lhop_batch_size), repeats=1)}
 
 
 _INIT_CHILD = """
@@ -164,6 +173,11 @@ def main() -> None:
     p.add_argument("--backbone", default="sage", choices=["gcn", "sage", "gat"])
     p.add_argument("--num-nodes", type=int, default=None, help="default: the arxiv preset (169,343)")
     p.add_argument("--batch-size", type=int, default=85_000 // 8)
+    p.add_argument("--layers", type=int, default=3, help="backbone layers (the paper's ogbn-arxiv set-up: 3)")
+    p.add_argument("--hidden", type=int, default=128, help="hidden channels (the paper's: 128)")
+    p.add_argument("--norm", default="batch", choices=["none", "batch", "layer"], help="between layers (the paper's: batch)")
+    p.add_argument("--lhop-batch-size", type=int, default=4096,
+                   help="output nodes per L-hop inference batch (OGB's; 0 skips L-hop inference, timed once)")
     p.add_argument("--num-codewords", type=int, default=256)
     p.add_argument("--group-size", type=int, default=4, help="product-VQ columns per group (vqgnn's default)")
     p.add_argument("--messages", type=int, default=1_500_000)

@@ -52,3 +52,15 @@ def test_memory_table_gives_mb_and_ratios_to_vqgnn(table3):
     assert "missing" in saint  # the lhop trial is not the layer-wise cell
     gcn = next(line for line in lines if line.startswith("nodes     gcn      ns_sage"))
     assert "unsupported" in gcn
+
+
+def test_a_backbone_subset_gives_the_same_trials_as_the_whole_column(table3):
+    """``--backbones sage`` runs a subset whose trials are the whole column's (same configuration
+    hashes), so a later full run re-uses them."""
+    from gnnbench.sweep import expand
+
+    def hashes(text):
+        return {t.plan.config_hash for t in expand(tomllib.loads(text), default_name="t").trials}
+
+    whole, sage = hashes(table3.sweep_text("messages", 1)), hashes(table3.sweep_text("messages", 1, backbones=("sage",)))
+    assert len(sage) == 4 and sage < whole
