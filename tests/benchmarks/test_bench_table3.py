@@ -1,19 +1,12 @@
 """benchmarks/bench_table3.py: its sweeps are valid and its table reads the stored trials right."""
-import importlib.util
 import tomllib
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def table3():
-    spec = importlib.util.spec_from_file_location("bench_table3", ROOT / "benchmarks" / "bench_table3.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def table3(load_benchmark):
+    return load_benchmark("bench_table3")
 
 
 @pytest.mark.parametrize("budget, lhop, count", [("nodes", False, 7), ("messages", False, 7), ("messages", True, 1)])

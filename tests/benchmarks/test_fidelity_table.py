@@ -1,18 +1,11 @@
 """benchmarks/fidelity_table.py pairs each VQ-GNN group with its full-graph reference."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def fidelity():
-    spec = importlib.util.spec_from_file_location("fidelity_table", ROOT / "benchmarks" / "fidelity_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def fidelity(load_benchmark):
+    return load_benchmark("fidelity_table")
 
 
 def _trial(method, seed, acc, epochs=200, dataset="cora", preset=None, status="completed", **method_config):
