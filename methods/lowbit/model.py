@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .packing import pack, packed_nbytes
-from .quantizer import LearnedQuantizer, grid_offset, qrange, quantize_int
+from .quantizer import LearnedQuantizer, grid_offset, kernel_codes, qrange, quantize_int
 from .smp import SMPConfig, smp_solve, spmm
 
 __all__ = ["layer_structure", "GraphOperators", "PropagationQuantizers", "QuantGNN", "QuantLayer", "model_size_bytes", "packed_weights"]
@@ -157,11 +157,30 @@ class QuantLayer(torch.nn.Module):
             return spmm(coo.to_sparse_csr(), w.t().contiguous())
         return values.new_zeros(num_nodes, w.size(0)).index_add(0, index[0], values.unsqueeze(1) * w.t()[index[1]])
 
+    @torch.no_grad()
+    def _exact_product(self, x: Tensor) -> Tensor:
+        """``Q_in(x) · Q_w(W)ᵀ``, ``[N, C_out]``, from the integer codes: an exact integer sum (in
+        float64) scaled once, as the integer kernels compute it (:func:`.int8.int_linear`).
+
+        Used in evaluation when the message grid is mid-rise (the signed 2-bit one): its decision
+        threshold lies at 0, where a float product of the dequantized values leaves rounding noise
+        (~1e-7) on sums that cancel exactly and so picks either level, and the integer path cannot
+        (measured before this: 1–4 of 76 test predictions of a trained INT2 model flipped, and the mean
+        logit difference 2–5%).  The value is the float product's up to that noise; no gradient.
+        """
+        cx, sx = kernel_codes(x, self.q_in.ranges(x), self.bits, bool(self.q_in.signed))
+        cw, sw = kernel_codes(self.weight, self.q_w.alpha.abs(), self.bits, bool(self.q_w.signed))
+        acc = cx.double() @ cw.double().t()
+        return acc.float() * (sx * sw.reshape(-1))
+
     def forward(self, x: Tensor, ops: GraphOperators, dropout: float) -> Tensor:
         ready = self.bits == 32 or (bool(self.q_in.initialized) and self.q_in.zero_on_grid())
         sparse = self._sparse_input(x, dropout) if ready else None
         if sparse is not None:
             z = self._sparse_linear(*sparse, self.q_w(self.weight), x.size(0))
+        elif not self.training and bool(self.q_in.initialized) and not self.q_msg.zero_on_grid():
+            z = self._exact_product(x)
+            x = self.q_in(x)
         else:
             x = F.dropout(self.q_in(x), dropout, self.training)
             z = x @ self.q_w(self.weight).t()

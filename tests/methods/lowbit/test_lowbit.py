@@ -174,16 +174,16 @@ def test_lowbit_trains_and_integer_inference_matches(synthetic, backbone, bits):
     ds, m = _method(synthetic, backbone, bits, num_layers=4)
     losses = [m.train_step(b) for e in range(15) for b in m.batches(e)]
     assert losses[-1] < losses[0]
-    fake = m.predict(["test"])["test"].scores
     m.model.eval()
     with torch.no_grad():
-        ints = IntegerGNN(m.model)(m.x, m.ops)[ds.split["test"]]
+        fake = m.model(*m._operators(ds.graph))
+        ints = IntegerGNN(m.model)(m.x, m.ops)
     # the kernels requantize with the same grids; a rare half-way rounding may move one code.  The
-    # mid-rise INT2 grid has a decision threshold at 0, where the integer product's exact cancellations
-    # (y = 0) meet the float path's rounding noise (measured: 22 of 4800 first-layer messages one level
-    # apart, every one at |y| < 1e-5; test_integer_messages_match_off_the_zero_threshold)
-    assert (fake.argmax(1) == ints.argmax(1)).float().mean() >= 0.97
-    assert float((fake - ints).abs().mean()) < (0.03 if bits == 2 else 0.02) * float(fake.abs().mean())
+    # mid-rise INT2 grid's decision threshold at 0, where exact integer cancellations meet float
+    # rounding noise, is matched by the evaluation path's exact product (StackedLayer._exact_product;
+    # without it, measured over seeds 0-11: 1-4 of 76 test predictions flipped, mean logit gap 2-5%)
+    assert (fake.argmax(1) == ints.argmax(1)).float().mean() >= 0.99  # over all 300 nodes
+    assert float((fake - ints).abs().mean()) < 0.005 * float(fake.abs().mean())
     rep = m.report()
     assert rep["bits"] == bits and rep["model_size_bytes"] < rep["fp32_model_size_bytes"]
     assert len(rep["smp_residual_per_layer"]) == 2  # 4 layers: 2 convolutions + 2 SMP layers
