@@ -108,6 +108,11 @@ class VQGNN:
             kmeans_iters: Lloyd iterations of the ``"kmeans"`` initialisation (default 5; 0
                 takes random nodes).
             infer_batch_size: nodes per inference batch (default ``None``: the training batch size).
+            infer_assign: the codeword assignments used by transductive inference: ``"nearest"``
+                (default: every node re-assigned to its nearest feature codewords layer by layer in
+                the inference pass, :meth:`.model.VQModel.infer`) or ``"stored"`` (the assignments
+                kept from training, each set in the node's last training batch, under weights that
+                have moved since).  Measured against each other: README, "Fidelity".
         """
 
         model_config = ConfigDict(frozen=True, extra="forbid")
@@ -125,6 +130,7 @@ class VQGNN:
         init_passes: int = Field(2, ge=1)
         kmeans_iters: int = Field(5, ge=0)
         infer_batch_size: int | None = Field(None, ge=1)
+        infer_assign: Literal["stored", "nearest"] = "nearest"
 
     @classmethod
     def check(cls, config: "VQGNN.Config", backbone_config, info) -> None:
@@ -266,12 +272,13 @@ class VQGNN:
         from .batching import conv_graph
 
         if graph is self.dataset.graph:
-            return self.model.infer(self.x, self.cg, self.infer_batches, measure=True)
+            return self.model.infer(self.x, self.cg, self.infer_batches, measure=True,
+                                    reassign=self.config.infer_assign == "nearest")
         n = int(graph.num_nodes)
         cg = conv_graph(encoder_of(self.model.base), graph.edge_index.to(self.device), n)
         ib = self.config.infer_batch_size or self.batch_size
         nodes = list(torch.randperm(n, generator=torch.Generator().manual_seed(1)).split(ib))
-        return self.model.infer(graph.x.to(self.device), cg, nodes, assign_unseen=True)
+        return self.model.infer(graph.x.to(self.device), cg, nodes, reassign=True)
 
     def predict(self, splits: Sequence[str]) -> dict[str, Prediction]:
         from gnnbench.training import predict_splits

@@ -183,7 +183,7 @@ class VQModel(torch.nn.Module):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def infer(self, x: Tensor, cg: ConvGraph, batches: list[Tensor], assign_unseen: bool = False,
+    def infer(self, x: Tensor, cg: ConvGraph, batches: list[Tensor], reassign: bool = False,
               measure: bool = False) -> Tensor:
         """Outputs ``[n, out]`` of every node, through the codewords, with no L-hop expansion
         (Sec. 6 of Ding et al. 2021): a message inside a batch is exact, a message from another
@@ -204,9 +204,12 @@ class VQModel(torch.nn.Module):
             x: ``[n, f_0]`` features of the graph.
             cg: its convolution matrices (:func:`~.batching.conv_graph`).
             batches: disjoint node batches ``[b]`` (global ids); a node in none has output 0.
-            assign_unseen: the graph is not the training graph (inductive): assign its nodes to
-                their nearest feature codewords layer by layer instead of using the stored
-                training assignments.
+            reassign: assign every node to its nearest feature codewords layer by layer, from
+                this pass's layer inputs, instead of using the stored training assignments: needed
+                on a graph that is not the training graph (inductive), and on the training graph
+                it replaces assignments made while the weights were still moving (each node's
+                was last set in its last training batch) by ones of the final model
+                (``VQGNN.Config.infer_assign``).
             measure: also keep in :attr:`vq_error` each layer's relative VQ error
             ``ε_l = ‖X⁽ˡ⁾ − R⁽ˡ⁾X̃⁽ˡ⁾‖_F / ‖X⁽ˡ⁾‖_F`` over all nodes (``X⁽ˡ⁾`` the layer's inputs
             in this pass).
@@ -219,7 +222,7 @@ class VQModel(torch.nn.Module):
         by_sender = senders_in_order(cg) if stack.has("fixed_convolution") else None
         h = x
         for i, book in enumerate(self.books):
-            if assign_unseen:
+            if reassign:
                 codes = torch.empty(book.groups, n, dtype=torch.long, device=x.device)
                 for s in range(0, n, _ROWS):
                     codes[:, s:s + _ROWS] = book.nearest(h[s:s + _ROWS])
@@ -228,7 +231,7 @@ class VQModel(torch.nn.Module):
             if measure:
                 self.vq_error.append(book.relative_error(h, codes))
             if by_sender is not None:
-                h = fixed_layer(stack, i, h, book, codes, cg, batch_of, by_sender, stored=not assign_unseen)
+                h = fixed_layer(stack, i, h, book, codes, cg, batch_of, by_sender, stored=not reassign)
                 continue
             table = sender_table(stack, i, book, codes.long())
             nxt = None
