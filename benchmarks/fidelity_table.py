@@ -1,8 +1,10 @@
 """VQ-GNN against full-graph training of the same backbone, from stored trials: the fidelity table.
 
 Not a test: ``python benchmarks/fidelity_table.py --db fidelity.db [--db more.db ...]`` after the
-sweeps ``examples/sweep_vqgnn_random*.toml`` and ``examples/sweep_vqgnn_full_graph_reference.toml``
-(issue 16, item 5).  It prints one markdown row per (dataset, backbone, vqgnn batching, whitening):
+sweeps ``examples/sweep_vqgnn_random*.toml`` and ``examples/sweep_vqgnn_full_graph_reference.toml``,
+or ``examples/sweep_vqgnn_infer_assign.toml`` and ``examples/sweep_vqgnn_full_graph_eval5.toml``
+(issue 16, item 5).  It prints one markdown row per (dataset, backbone, training options, vqgnn
+batching, whitening, inference assignments):
 
 * the mean test metric over the completed seeds of each method (the trials' own
   ``test_metric``: accuracy at the best validation epoch), the difference in points and whether
@@ -12,7 +14,8 @@ sweeps ``examples/sweep_vqgnn_random*.toml`` and ``examples/sweep_vqgnn_full_gra
   ``ε = ‖X − X̃_R‖_F / ‖X‖_F`` of its last epoch (``extra.vq_relative_error``), means over the seeds.
 
 Trials are paired by dataset (a synthetic dataset by its ``preset``), backbone, backbone options
-and epochs; where several full-graph trials match a seed, the newest completed one is taken.
+and training options (epochs, validation interval, optimiser, ...); a vqgnn trial from before
+``infer_assign`` existed counts as ``"stored"``, which it ran; where several full-graph trials match a seed, the newest completed one is taken.
 """
 from __future__ import annotations
 
@@ -33,10 +36,12 @@ def dataset_label(row: dict) -> str:
 
 
 def pair_key(row: dict) -> tuple:
-    """What a VQ-GNN trial and its full-graph reference share."""
+    """What a VQ-GNN trial and its full-graph reference share: dataset, backbone and its options, the
+    epochs, and the rest of the training options (learning rate, validation interval, ...)."""
     cfg = _config(row)
+    train = dict(cfg.get("train") or {})
     return (dataset_label(row), row["backbone"], json.dumps(cfg.get("backbone_config") or {}, sort_keys=True),
-            (cfg.get("train") or {}).get("epochs"))
+            train.pop("epochs", None), json.dumps(train, sort_keys=True))
 
 
 def rows_of_table(trials: list[dict], margin: float = 1.0) -> list[dict]:
@@ -54,21 +59,23 @@ def rows_of_table(trials: list[dict], margin: float = 1.0) -> list[dict]:
         if t["method"] != "vqgnn":
             continue
         mc = _config(t).get("method_config") or {}
-        key = pair_key(t) + (mc.get("batching", "cluster"), mc.get("whitening", True))
+        key = pair_key(t) + (mc.get("batching", "cluster"), mc.get("whitening", True),
+                             mc.get("infer_assign", "stored"))  # trials from before the option: stored
         groups.setdefault(key, []).append(t)
     out = []
     for key, ts in groups.items():
         by_seed = {t["seed"]: t for t in ts}  # newest per seed
         seeds = sorted(by_seed)
         vq = mean(by_seed[s]["test_metric"] for s in seeds)
-        ref_seeds = reference.get(key[:4], {})
+        ref_seeds = reference.get(key[:5], {})
         ref = mean(ref_seeds.values()) if ref_seeds else None
         extras = [by_seed[s].get("extra") or {} for s in seeds]
         eps = [e["vq_relative_error"] for e in extras if e.get("vq_relative_error")]
         frac = [e["codeword_message_fraction"] for e in extras if e.get("codeword_message_fraction") is not None]
         diff = None if ref is None else 100 * (vq - ref)
         out.append({
-            "dataset": key[0], "backbone": key[1], "epochs": key[3], "batching": key[4], "whitening": key[5],
+            "dataset": key[0], "backbone": key[1], "epochs": key[3], "batching": key[5], "whitening": key[6],
+            "infer_assign": key[7], "eval_every": json.loads(key[4]).get("eval_every", 1),
             "full_graph": ref, "full_graph_seeds": len(ref_seeds), "vqgnn": vq,
             "vqgnn_per_seed": [round(by_seed[s]["test_metric"], 4) for s in seeds],
             "diff_points": diff, "within_margin": None if diff is None else diff >= -margin - 1e-9,
@@ -80,9 +87,10 @@ def rows_of_table(trials: list[dict], margin: float = 1.0) -> list[dict]:
 
 def markdown(rows: list[dict], margin: float) -> str:
     """The rows as a markdown table."""
-    head = ("| dataset | backbone | epochs | batching | whitening | full_graph | vqgnn | Δ (points) "
-            f"| within {margin:g} point | vqgnn per seed | codeword messages | ε per layer |")
-    lines = [head, "|" + " --- |" * 12]
+    head = ("| dataset | backbone | epochs (validation every) | batching | whitening | inference assignments "
+            f"| full_graph | vqgnn | Δ (points) | within {margin:g} point | vqgnn per seed | codeword messages "
+            "| ε per layer |")
+    lines = [head, "|" + " --- |" * 13]
 
     def f(v, fmt):
         return "—" if v is None else format(v, fmt)
@@ -90,7 +98,8 @@ def markdown(rows: list[dict], margin: float) -> str:
     for r in rows:
         ok = {None: "—", True: "yes", False: "no"}[r["within_margin"]]
         lines.append(
-            f"| {r['dataset']} | {r['backbone']} | {r['epochs']} | {r['batching']} | {r['whitening']} "
+            f"| {r['dataset']} | {r['backbone']} | {r['epochs']} ({r['eval_every']}) | {r['batching']} "
+            f"| {r['whitening']} | {r['infer_assign']} "
             f"| {f(r['full_graph'], '.4f')} | {f(r['vqgnn'], '.4f')} | {f(r['diff_points'], '+.2f')} | {ok} "
             f"| {' '.join(format(v, '.3f') for v in r['vqgnn_per_seed'])} "
             f"| {f(r['codeword_message_fraction'], '.2f')} "

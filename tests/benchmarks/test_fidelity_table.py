@@ -8,11 +8,12 @@ def fidelity(load_benchmark):
     return load_benchmark("fidelity_table")
 
 
-def _trial(method, seed, acc, epochs=200, dataset="cora", preset=None, status="completed", **method_config):
+def _trial(method, seed, acc, epochs=200, dataset="cora", preset=None, status="completed", eval_every=1,
+           **method_config):
     extra = {"codeword_message_fraction": 0.5, "vq_relative_error": [0.1, 0.3]} if method == "vqgnn" else {}
     return {"method": method, "backbone": "gcn", "dataset": dataset, "seed": seed, "status": status,
             "test_metric": acc, "extra": extra,
-            "config": {"train": {"epochs": epochs}, "backbone_config": {"num_layers": 2},
+            "config": {"train": {"epochs": epochs, "eval_every": eval_every}, "backbone_config": {"num_layers": 2},
                        "dataset_config": {"preset": preset} if preset else {}, "method_config": method_config}}
 
 
@@ -33,4 +34,21 @@ def test_pairs_by_dataset_backbone_and_epochs_and_groups_by_whitening(fidelity):
     assert off["diff_points"] == pytest.approx(-6.0) and off["within_margin"] is False
     hard = rows[("synthetic:arxiv-hard", True)]  # whitening's default is on
     assert hard["full_graph"] is None and hard["within_margin"] is None
-    assert "| synthetic:arxiv-hard | gcn | 200 | random | True | — |" in fidelity.markdown(list(rows.values()), 1.0)
+    assert "| synthetic:arxiv-hard | gcn | 200 (1) | random | True | stored | — |" in fidelity.markdown(
+        list(rows.values()), 1.0)
+
+
+def test_pairs_by_validation_interval_and_groups_by_inference_assignments(fidelity):
+    trials = [_trial("full_graph", s, 0.80) for s in (0, 1)]
+    trials += [_trial("full_graph", s, 0.70, eval_every=5) for s in (0, 1)]
+    trials += [_trial("vqgnn", s, 0.78, eval_every=5, batching="random", infer_assign="nearest") for s in (0, 1)]
+    trials += [_trial("vqgnn", s, 0.72, eval_every=5, batching="random", infer_assign="stored") for s in (0, 1)]
+    trials += [_trial("vqgnn", s, 0.79, batching="random") for s in (0, 1)]  # before the option: stored
+    rows = {(r["eval_every"], r["infer_assign"]): r for r in fidelity.rows_of_table(trials)}
+    assert set(rows) == {(5, "nearest"), (5, "stored"), (1, "stored")}
+    assert rows[(5, "nearest")]["full_graph"] == pytest.approx(0.70)  # its own protocol's reference
+    assert rows[(5, "nearest")]["diff_points"] == pytest.approx(8.0)
+    assert rows[(5, "stored")]["diff_points"] == pytest.approx(2.0)
+    assert rows[(1, "stored")]["full_graph"] == pytest.approx(0.80)
+    assert "| cora | gcn | 200 (5) | random | True | nearest | 0.7000 | 0.7800 | +8.00 | yes |" in fidelity.markdown(
+        list(rows.values()), 1.0)

@@ -232,3 +232,34 @@ def test_nearest_feature_lookup_equals_distances():
     xf[2, :5] += 0.3  # ...but in group 2, where the probed first rows miss
     xf[1, 90] += 0.3  # and in group 1, past the probe: the sort finds it
     assert torch.equal(book.nearest_feature(xf), book._nearest(xf, None))
+
+
+def test_nearest_reassignment_at_inference_lowers_every_layers_vq_error(synthetic):
+    """``infer_assign = "nearest"`` re-assigns each node to its nearest feature codewords under the
+    final weights: without whitening that minimises each group's distance, so every layer's
+    relative VQ error is at most the stored assignments' (which were set under older weights), and
+    lower somewhere after training; ``"stored"`` reproduces the training assignments."""
+    from gnnbench.backbones.gcn import GCN
+    from gnnbench.config import BudgetConfig, TrainConfig
+    from gnnbench.methods.vqgnn import VQGNN
+
+    torch.manual_seed(0)
+    ds = synthetic(num_nodes=200)
+    m = VQGNN(VQGNN.Config(num_codewords=8, batch_size=50, batching="random", whitening=False,
+                           infer_assign="stored"), GCN(GCN.Config(num_layers=3)), TrainConfig(), BudgetConfig())
+    m.setup(ds, torch.device("cpu"))
+    for e in range(4):
+        for b in m.batches(e):
+            m.train_step(b)
+    stored_codes = [b.assign.clone() for b in m.model.books]
+    stored = m.predict(["test"])["test"].scores
+    eps_stored = m.report()["vq_relative_error"]
+    m.config = m.config.model_copy(update={"infer_assign": "nearest"})
+    nearest = m.predict(["test"])["test"].scores
+    eps_nearest = m.report()["vq_relative_error"]
+    assert all(torch.equal(a, b.assign) for a, b in zip(stored_codes, m.model.books))  # nothing stored changes
+    assert all(n <= s + 1e-6 for n, s in zip(eps_nearest, eps_stored))
+    assert any(n < s - 1e-3 for n, s in zip(eps_nearest, eps_stored))
+    assert not torch.allclose(stored, nearest)
+    m.config = m.config.model_copy(update={"infer_assign": "stored"})
+    assert torch.equal(m.predict(["test"])["test"].scores, stored)
