@@ -20,7 +20,7 @@ PRESETS = {
     "arxiv": {"num_nodes": 169_343, "num_edges": 1_166_243, "num_features": 128, "num_classes": 40},
     # arxiv's shape with lower homophily and signal, meant to be hard (issue 16) but measured easy:
     # full-graph GCN (3x128, batch norm) scored 0.9999 after 5 epochs; on 20,000 nodes of the same
-    # density homophily 0.2 gave 0.414, so 0.6-0.8 lies between 0.2 and 0.3 (README, VQ-GNN)
+    # density homophily 0.2 gave 0.414 and 0.25 gave 0.849, so 0.6-0.8 lies near 0.22-0.24 (README, VQ-GNN)
     "arxiv-hard": {"num_nodes": 169_343, "num_edges": 1_166_243, "num_features": 128, "num_classes": 40,
                    "homophily": 0.3, "signal": 0.17},
     # one PPI graph's mean shape (24 graphs, 56,944 nodes, 409,358 undirected edges; 50 features;

@@ -112,7 +112,12 @@ class VQGNN:
                 (default: every node re-assigned to its nearest feature codewords layer by layer in
                 the inference pass, :meth:`.model.VQModel.infer`) or ``"stored"`` (the assignments
                 kept from training, each set in the node's last training batch, under weights that
-                have moved since).  Measured against each other: README, "Fidelity".
+                have moved since).  Random batches, 200 epochs, seeds 0 1 2, validation every 5
+                epochs (``examples/sweep_vqgnn_infer_assign.toml``), test accuracy minus
+                full-graph's in points, nearest / stored: Cora GCN −1.03 / −0.70, SAGE −0.53 /
+                −1.37, GAT −0.77 / −2.40; CiteSeer GCN +0.63 / +0.33, SAGE −0.27 / +0.40, GAT
+                −0.53 / −0.47 (mean −0.42 / −0.70); the last layer's relative VQ error ε 0.04–0.12
+                against 0.16–0.46.
         """
 
         model_config = ConfigDict(frozen=True, extra="forbid")
