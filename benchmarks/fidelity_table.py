@@ -15,7 +15,8 @@ batching, whitening, inference assignments):
 
 Trials are paired by dataset (a synthetic dataset by its ``preset``), backbone, backbone options
 and training options (epochs, validation interval, optimiser, ...); a vqgnn trial from before
-``infer_assign`` existed counts as ``"stored"``, which it ran; where several full-graph trials match a seed, the newest completed one is taken.
+``infer_assign`` existed counts as ``"stored"``, which it ran; where several full-graph trials match
+a seed, the newest completed one is taken.
 """
 from __future__ import annotations
 

@@ -180,7 +180,7 @@ def test_lowbit_trains_and_integer_inference_matches(synthetic, backbone, bits):
         ints = IntegerGNN(m.model)(m.x, m.ops)
     # the kernels requantize with the same grids; a rare half-way rounding may move one code.  The
     # mid-rise INT2 grid's decision threshold at 0, where exact integer cancellations meet float
-    # rounding noise, is matched by the evaluation path's exact product (StackedLayer._exact_product;
+    # rounding noise, is matched by the evaluation path's exact product (QuantLayer._exact_product;
     # without it, measured over seeds 0-11: 1-4 of 76 test predictions flipped, mean logit gap 2-5%)
     assert (fake.argmax(1) == ints.argmax(1)).float().mean() >= 0.99  # over all 300 nodes
     assert float((fake - ints).abs().mean()) < 0.005 * float(fake.abs().mean())
